@@ -1,0 +1,7 @@
+"""plasticity_sim: rate-neuron networks learning the Random Hierarchy Model with local rules."""
+
+__version__ = "0.1.0"
+
+from .errors import ParameterError  # noqa: E402
+
+__all__ = ["ParameterError", "__version__"]

@@ -1,0 +1,45 @@
+"""Writing Datasets atomically: netCDF (.nc, via h5netcdf) or zarr (.zarr), chosen by suffix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import xarray as xr
+
+from .errors import ParameterError
+
+SUFFIXES = (".nc", ".zarr")
+
+
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to a temporary name beside ``path``, then rename: a reader never sees half a file."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise ParameterError("out", f"must end in one of {', '.join(SUFFIXES)}; got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp{path.suffix}")
+    try:
+        if path.suffix == ".nc":
+            ds.to_netcdf(tmp, engine="h5netcdf")
+        else:
+            ds.to_zarr(tmp, mode="w", consolidated=False)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    return path
+
+
+def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Load a Dataset written by :func:`write_dataset` fully into memory."""
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError("path", f"no such file: {str(path)!r}")
+    if path.suffix == ".zarr":
+        return xr.open_zarr(path, consolidated=False).load()
+    return xr.load_dataset(path, engine="h5netcdf")

@@ -1,0 +1,190 @@
+"""Stimulus streams: the exact sequence of presentations both backends consume.
+
+A stream is a pool of trees plus, per presentation, which pool row is shown. It is fully
+determined by its parameters and seeds, and round-trips through an xarray Dataset so that
+the same presentations can be replayed on either engine. Kinds:
+
+- ``epochs``: a fixed training set of P trees, reshuffled every epoch;
+- ``views``: each presentation pairs a training tree with a fresh view of it that keeps
+  every latent at levels <= k and redraws everything below (``partner``);
+- ``fixations``: each training tree is fixated for T presentations (the tree itself, then
+  T-1 redraws below level k), then a saccade to the next tree; ``saccade[t]`` is True when
+  presentation t shows a different tree from t-1 (and at t = 0).
+
+Epoch e draws from generators seeded by (stream_seed, e), so a stream of 3 epochs is the
+prefix of the same stream with 5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ParameterError, require_int
+from ..provenance import global_attrs
+from ..seeding import generator
+from .dataset import grammar_from_attrs, grammar_to_dataset, samples_from_dataset, samples_to_dataset
+from .grammar import Grammar
+from .samples import Samples, redraw_below, sample
+
+KINDS = ("epochs", "views", "fixations")
+STREAM_PARAMS = ("P", "epochs", "sample_seed", "stream_seed", "k", "T")
+
+
+@dataclass(frozen=True, eq=False)
+class Stream:
+    kind: str
+    pool: Samples
+    order: np.ndarray      # (presentation,) pool row shown
+    example: np.ndarray    # (presentation,) training example it derives from, in [0, P)
+    epoch: np.ndarray      # (presentation,)
+    saccade: np.ndarray    # (presentation,) bool: a new tree starts here
+    partner: np.ndarray | None  # (presentation,) pool row of the paired view ("views" only)
+    params: dict
+
+    @property
+    def grammar(self) -> Grammar:
+        return self.pool.grammar
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def presented(self, which=slice(None)) -> Samples:
+        """The trees shown at the selected presentations, in order."""
+        return self.pool.take(self.order[which])
+
+    def partners(self, which=slice(None)) -> Samples:
+        if self.partner is None:
+            raise ParameterError("kind", f"only a 'views' stream has partners; this is '{self.kind}'")
+        return self.pool.take(self.partner[which])
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.pool.tokens[self.order]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.pool.labels[self.order]
+
+    def batches(self, batch_size: int):
+        """Consecutive slices of at most ``batch_size`` presentations."""
+        batch_size = require_int("batch_size", batch_size, minimum=1)
+        for start in range(0, len(self), batch_size):
+            yield slice(start, min(start + batch_size, len(self)))
+
+    def equals(self, other: "Stream") -> bool:
+        same = [np.array_equal(getattr(self, n), getattr(other, n))
+                for n in ("order", "example", "epoch", "saccade")]
+        same.append((self.partner is None) == (other.partner is None) and
+                    (self.partner is None or np.array_equal(self.partner, other.partner)))
+        same.append(np.array_equal(self.pool.choices, other.pool.choices)
+                    and np.array_equal(self.pool.labels, other.pool.labels))
+        return self.kind == other.kind and self.grammar == other.grammar and all(same)
+
+    # --- Dataset round trip ----------------------------------------------------------------
+    def to_dataset(self) -> xr.Dataset:
+        ds = xr.merge([samples_to_dataset(self.pool), grammar_to_dataset(self.grammar)],
+                      combine_attrs="override")
+        pres = {
+            "order": (self.order, "row of the sample pool shown"),
+            "example": (self.example, "training example the presentation derives from"),
+            "epoch": (self.epoch, "epoch"),
+            "saccade": (self.saccade.astype(np.int8), "1 where a new tree starts (saccade)"),
+        }
+        if self.partner is not None:
+            pres["partner"] = (self.partner, "row of the sample pool paired as the view")
+        for name, (values, long_name) in pres.items():
+            ds[name] = xr.Variable(("presentation",), values, {"long_name": long_name, "units": "1"})
+        ds.attrs.update(global_attrs(f"RHM stimulus stream ({self.kind})",
+                                     {"kind": self.kind, **self.grammar.params, **self.params}))
+        ds.attrs.update(kind=self.kind, **self.params)
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> "Stream":
+        kind = str(ds.attrs.get("kind"))
+        if kind not in KINDS:
+            raise ParameterError("dataset", f"is not a stream Dataset (attrs kind={kind!r})")
+        grammar = grammar_from_attrs(ds.attrs)
+        params = {k: int(ds.attrs[k]) for k in STREAM_PARAMS if k in ds.attrs}
+        return cls(kind=kind, pool=samples_from_dataset(ds, grammar=grammar),
+                   order=ds["order"].values.astype(np.int64),
+                   example=ds["example"].values.astype(np.int64),
+                   epoch=ds["epoch"].values.astype(np.int64),
+                   saccade=ds["saccade"].values.astype(bool),
+                   partner=ds["partner"].values.astype(np.int64) if "partner" in ds else None,
+                   params=params)
+
+
+# --- constructors ----------------------------------------------------------------------------
+def epoch_stream(grammar: Grammar, P: int, epochs: int = 1, sample_seed: int = 0,
+                 stream_seed: int = 0) -> Stream:
+    """Epochs over a fixed training set of P distinct trees, reshuffled every epoch."""
+    return _build("epochs", grammar, P, epochs, sample_seed, stream_seed, k=grammar.L, T=1)
+
+
+def view_stream(grammar: Grammar, P: int, k: int, epochs: int = 1, sample_seed: int = 0,
+                stream_seed: int = 0) -> Stream:
+    """Pairs (training tree, fresh view sharing its latents at levels <= k)."""
+    return _build("views", grammar, P, epochs, sample_seed, stream_seed, k=k, T=2)
+
+
+def fixation_stream(grammar: Grammar, P: int, k: int, T: int, epochs: int = 1,
+                    sample_seed: int = 0, stream_seed: int = 0) -> Stream:
+    """Each training tree shown T times (itself, then T-1 redraws below k), then a saccade."""
+    return _build("fixations", grammar, P, epochs, sample_seed, stream_seed, k=k, T=T)
+
+
+def make_stream(kind: str, grammar: Grammar, **params) -> Stream:
+    """Dispatch on ``kind`` (one of KINDS) with that constructor's keyword parameters."""
+    builders = {"epochs": epoch_stream, "views": view_stream, "fixations": fixation_stream}
+    if kind not in builders:
+        raise ParameterError("kind", f"must be one of {', '.join(KINDS)}; got {kind!r}")
+    return builders[kind](grammar, **params)
+
+
+def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T) -> Stream:
+    P = require_int("P", P, minimum=1)
+    epochs = require_int("epochs", epochs, minimum=1)
+    stream_seed = require_int("stream_seed", stream_seed, minimum=0)
+    k = require_int("k", k, minimum=0)
+    T = require_int("T", T, minimum=1)
+    if k > grammar.L:
+        raise ParameterError("k", f"must lie in [0, L={grammar.L}]; got {k}")
+    train = sample(grammar, P, sample_seed, purpose="rhm.train")
+    redraws_per_tree = T - 1
+    parts, order, partner, example, epoch_of = [train], [], [], [], []
+    n_pool = P
+    for e in range(epochs):
+        perm = generator(stream_seed, "rhm.stream.order", e).permutation(P)
+        if redraws_per_tree:
+            base = train.take(np.repeat(perm, redraws_per_tree))
+            parts.append(redraw_below(base, k, generator(stream_seed, "rhm.stream.redraw", e)))
+            redrawn = n_pool + np.arange(P * redraws_per_tree).reshape(P, redraws_per_tree)
+            n_pool += P * redraws_per_tree
+        if kind == "views":
+            order.append(perm)
+            partner.append(redrawn[:, 0])
+            example.append(perm)
+        elif kind == "fixations":
+            order.append(np.column_stack([perm, redrawn]).ravel() if redraws_per_tree else perm)
+            example.append(np.repeat(perm, T))
+        else:
+            order.append(perm)
+            example.append(perm)
+        epoch_of.append(np.full(len(order[-1]), e))
+    order = np.concatenate(order).astype(np.int64)
+    saccade = np.zeros(len(order), dtype=bool)
+    saccade[::T if kind == "fixations" else 1] = True
+    params = dict(P=P, epochs=epochs, sample_seed=sample_seed, stream_seed=stream_seed)
+    if kind != "epochs":
+        params["k"] = k
+    if kind == "fixations":
+        params["T"] = T
+    return Stream(kind=kind, pool=Samples.concat(parts), order=order,
+                  example=np.concatenate(example).astype(np.int64),
+                  epoch=np.concatenate(epoch_of).astype(np.int64), saccade=saccade,
+                  partner=np.concatenate(partner).astype(np.int64) if partner else None,
+                  params=params)

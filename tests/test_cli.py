@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from plasticity_sim.cli import main
+from plasticity_sim.rhm import Grammar, Samples, samples_from_dataset
+
+GRAMMAR = ["--v", "4", "--classes", "4", "--m", "4", "--s", "2", "--L", "3", "--seed", "3"]
+
+
+def run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_describe_prints_sizes_and_productions():
+    result = run(["rhm", *GRAMMAR, "--describe"])
+    assert result.exit_code == 0
+    assert "n_inputs = n_classes * m^((s^L-1)/(s-1)) = 65536" in result.output
+    assert "n_classes * m^L = 256" in result.output
+    assert result.output.count("productions level") == 3
+
+
+def test_writes_distinct_samples_with_every_latent(tmp_path):
+    out = tmp_path / "s.nc"
+    result = run(["rhm", *GRAMMAR, "--n", "500", "--sample-seed", "9", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = xr.load_dataset(out)
+    assert ds["tokens"].shape == (500, 8) and ds["label"].shape == (500,)
+    assert [ds[f"latent_{l}"].shape[1] for l in range(4)] == [1, 2, 4, 8]
+    assert np.array_equal(ds["latent_3"], ds["tokens"])
+    assert np.array_equal(ds["latent_0"][:, 0], ds["label"])
+    assert len(np.unique(ds["index"])) == 500
+    for attr, value in dict(v=4, n_classes=4, m=4, s=2, L=3, seed=3, sample_seed=9).items():
+        assert ds.attrs[attr] == value
+    assert ds.attrs["n_inputs"] == "65536"
+    smp = samples_from_dataset(ds)
+    assert isinstance(smp, Samples) and np.array_equal(smp.tokens, ds["tokens"].values)
+
+
+def test_all_writes_every_input_and_views_share_latents(tmp_path):
+    out = tmp_path / "all.nc"
+    args = ["rhm", "--v", "3", "--classes", "2", "--m", "2", "--s", "2", "--L", "2",
+            "--all", "--views", "1", "--one-hot", "--out", str(out)]
+    assert run(args).exit_code == 0
+    ds = xr.load_dataset(out)
+    assert sorted(ds["index"].values.tolist()) == list(range(16))
+    assert np.array_equal(ds["latent_1"], ds["latent_1_view"])
+    assert np.array_equal(ds["label"], ds["label_view"])
+    assert ds["x"].shape == (16, 3, 4) and np.array_equal(ds["x"].sum("channel"), np.ones((16, 4)))
+
+
+def test_huge_grammar_all_is_refused_with_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["rhm", "--v", "32", "--classes", "32", "--m", "32", "--s",
+                                       "2", "--L", "4", "--all", "--out", str(tmp_path / "a.nc")])
+    assert result.exit_code == 2
+    assert "error: n_inputs: enumeration is limited to 10000000" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "a.nc").exists()
+
+
+def test_huge_grammar_samples_are_written_with_index_as_text(tmp_path):
+    out = tmp_path / "h.nc"
+    args = ["rhm", "--v", "32", "--classes", "32", "--m", "32", "--s", "2", "--L", "4", "--n", "50",
+            "--out", str(out)]
+    assert run(args).exit_code == 0
+    ds = xr.load_dataset(out)
+    assert ds.attrs["n_inputs"] == str(2**80) and ds.attrs["sampling_method"] == "rejection"
+    assert "index" not in ds
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--v", "3", "--classes", "2", "--m", "4", "--s", "2", "--L", "2"], "error: m: must be <= v**(s-1) = 3"),
+    (["--v", "4", "--classes", "5", "--m", "4", "--s", "2", "--L", "2"], "error: n_classes: must be <= v**s // m = 4"),
+    (["--v", "4", "--classes", "2", "--m", "2", "--s", "1", "--L", "2"], "error: s: must be >= 2"),
+    ([*GRAMMAR, "--n", "10"], "error: out: is needed"),
+    ([*GRAMMAR, "--out", "x.nc"], "error: n: give exactly one of --n N and --all"),
+    ([*GRAMMAR, "--n", "5", "--out", "x.txt"], "error: out: must end in one of .nc, .zarr"),
+    ([*GRAMMAR, "--n", "5", "--views", "9", "--out", "x.nc"], "error: k: must lie in [0, L=3]"),
+])
+def test_bad_input_gives_one_clear_error(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["rhm", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
