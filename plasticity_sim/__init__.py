@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .errors import ParameterError  # noqa: E402
+from .errors import DivergenceError, ParameterError, PlasticitySimError  # noqa: E402
 
-__all__ = ["ParameterError", "__version__"]
+__all__ = ["ParameterError", "DivergenceError", "PlasticitySimError", "__version__"]

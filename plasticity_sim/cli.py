@@ -6,16 +6,16 @@ import sys
 
 import click
 
-from .errors import ParameterError
+from .errors import ParameterError, PlasticitySimError
 
 
 class FriendlyGroup(click.Group):
-    """Report a ParameterError as one line, without a traceback, and exit 2."""
+    """Report a user error (bad parameter, divergence) as one line, without a traceback; exit 2."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ParameterError as err:
+        except PlasticitySimError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(2)
 

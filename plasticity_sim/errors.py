@@ -1,9 +1,13 @@
-"""Errors a user can cause, each naming the parameter at fault and what is allowed."""
+"""Errors a user can cause, each naming what is at fault and what is allowed."""
 
 from __future__ import annotations
 
 
-class ParameterError(ValueError):
+class PlasticitySimError(Exception):
+    """Base of the errors the command line reports in one line, without a traceback."""
+
+
+class ParameterError(PlasticitySimError, ValueError):
     """A parameter outside its allowed range.
 
     ``parameter`` names the offending parameter so that a CLI or a sweep can report it
@@ -13,6 +17,16 @@ class ParameterError(ValueError):
     def __init__(self, parameter: str, message: str):
         self.parameter = parameter
         super().__init__(f"{parameter}: {message}")
+
+
+class DivergenceError(PlasticitySimError, FloatingPointError):
+    """A run produced NaN or inf. ``recording`` holds what was recorded before it."""
+
+    def __init__(self, presentation: int, member: int, seed: int, recording=None):
+        self.presentation, self.member, self.seed, self.recording = presentation, member, seed, recording
+        super().__init__(f"diverged: the loss of seed {seed} (ensemble member {member}) became "
+                         f"NaN or inf at presentation {presentation}; lower the learning rate. "
+                         "What was recorded before is kept.")
 
 
 def require_int(name: str, value, minimum: int | None = None) -> int:

@@ -1,0 +1,73 @@
+"""Alignment of a rule's learning signals with backprop's, on the same input and weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..rules.feedback import BP
+
+
+def cosine_per_member(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine between a[e] and b[e] flattened, per ensemble member (E,)."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+
+
+class AlignmentMonitor:
+    """Every ``every`` steps, compares the rule with backprop on the same batch and weights.
+
+    Records, per member, checkpoint and layer:
+    ``update_alignment``: cosine between the rule's weight update and backprop's
+    (the negative gradient), per forward projection;
+    ``signal_alignment``: cosine between the rule's delta_l and backprop's delta_l for the
+    same input, averaged over the batch, per hidden layer (when the rule names its
+    learning signal ``delta``).
+    """
+
+    def __init__(self, every: int = 20):
+        self.every = max(int(every), 1)
+
+    def start(self, trainer, epochs: int, P: int):
+        from ..backends.torch.codegen import CompiledNetwork
+
+        net = trainer.net
+        self.bp = CompiledNetwork(net.arch, BP, net.neuron, net.loss)
+        self.names = [f"s{k}_w" for k in range(len(net.projections))]
+        self.layers = list(range(1, net.out))
+        self.has_delta = all("delta" in net.variables(l) for l in self.layers)
+        self.presentations, self.updates, self.signals = [], [], []
+
+    def wants(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def observe(self, trainer, step, presentation, x, t, U, state):
+        U_bp, _, state_bp = self.bp.compute(trainer.S, x, t, True)
+        self.presentations.append(presentation)
+        self.updates.append([cosine_per_member(U[n], U_bp[n]).cpu().numpy() for n in self.names])
+        if self.has_delta:
+            per_layer = []
+            for l in self.layers:
+                a, b = state[f"p{l}_delta"], state_bp[f"p{l}_delta"]
+                a, b = a.flatten(2).double(), b.flatten(2).double()
+                cos = (a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2)).clamp_min(1e-300)
+                defined = (a.norm(dim=2) > 0) & (b.norm(dim=2) > 0)  # a silent layer has no direction
+                mean = (cos * defined).sum(1) / defined.sum(1).clamp_min(1)
+                per_layer.append(torch.where(defined.any(1), mean, torch.nan).cpu().numpy())
+            self.signals.append(per_layer)
+
+    def record(self, rec):
+        if not self.presentations:
+            return
+        rec.coord("checkpoint", np.asarray(self.presentations),
+                  "presentations seen before the checkpoint's update")
+        rec.coord("projection", np.arange(len(self.names)), "forward projection (last = readout)")
+        rec.add("update_alignment", ("seed", "checkpoint", "projection"),
+                np.transpose(np.asarray(self.updates), (2, 0, 1)),
+                "cosine between the rule's weight update and backprop's on the same batch")
+        if self.has_delta:
+            rec.coord("layer", np.asarray(self.layers), "hidden layer (1 = next to the input)")
+            rec.add("signal_alignment", ("seed", "checkpoint", "layer"),
+                    np.transpose(np.asarray(self.signals), (2, 0, 1)),
+                    "cosine between the rule's delta and backprop's for the same input, "
+                    "mean over the batch")

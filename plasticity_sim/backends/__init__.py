@@ -1,0 +1,1 @@
+"""Engines that run a model (architecture + rule + neuron model) on a stimulus stream."""

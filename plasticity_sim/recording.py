@@ -1,0 +1,34 @@
+"""Recordings: what a run measured, convertible to a self-describing xarray Dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .provenance import global_attrs
+
+
+@dataclass
+class Recording:
+    """Variables as name -> (dims, values, attrs); coordinates as name -> (dims, values, attrs)."""
+
+    title: str
+    config: dict
+    variables: dict = field(default_factory=dict)
+    coords: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+    def add(self, name: str, dims: tuple, values, long_name: str, units: str = "1", **attrs):
+        self.variables[name] = (dims, np.asarray(values), {"long_name": long_name, "units": units,
+                                                           **attrs})
+
+    def coord(self, name: str, values, long_name: str, units: str = "1"):
+        self.coords[name] = ((name,), np.asarray(values), {"long_name": long_name, "units": units})
+
+    def to_dataset(self) -> xr.Dataset:
+        ds = xr.Dataset({k: xr.Variable(*v) for k, v in self.variables.items()},
+                        coords={k: xr.Variable(*v) for k, v in self.coords.items()})
+        ds.attrs.update(global_attrs(self.title, self.config, **self.attrs))
+        return ds
