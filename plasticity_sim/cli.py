@@ -71,6 +71,51 @@ def rhm(v, n_classes, m, s, L, seed, describe, n, all_inputs, sample_seed, views
     click.echo(f"wrote {n_written} samples to {path}")
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0-3' -> [0, 1, 2, 3]; '1,4,9' -> [1, 4, 9]; '5' -> [5]."""
+    seeds = []
+    for part in str(text).split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        except ValueError:
+            raise ParameterError("seeds", f"must look like 0-3 or 1,4,9; got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ParameterError("seeds", f"must name at least one seed >= 0; got {text!r}")
+    return seeds
+
+
+@main.command()
+@click.option("--model", "model_file", type=click.Path(dir_okay=False), help="model file (TOML)")
+@click.option("--rule", help="a library rule (instead of --model)")
+@click.option("--arch", type=click.Choice(["cnn", "lcn", "fc"]), help="architecture")
+@click.option("--width", type=int, help="channels per hidden layer")
+@grammar_options
+@click.option("--P", "P", type=int, required=True, help="training-set size")
+@click.option("--seeds", default="0", show_default=True, help="seeds, e.g. 0-3 or 1,4,9")
+@click.option("--epochs", type=int, help="maximum epochs (default: the model's)")
+@click.option("--lr", type=float, help="learning rate (default: the model's)")
+@click.option("--batch-size", type=int, help="minibatch size (default: the model's)")
+@click.option("--n-test", type=int, default=20_000, show_default=True, help="test-set size")
+@click.option("--alignment-every", type=int, default=0,
+              help="record alignment with backprop every N steps (0: off)")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
+          batch_size, n_test, alignment_every, device, dtype, out, quiet):
+    """Train an ensemble (one network per seed) and write its Recording."""
+    from .runs import train_command
+
+    train_command(model_file=model_file, rule=rule, arch=arch, width=width,
+                  grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
+                  seeds=parse_seeds(seeds), epochs=epochs, lr=lr, batch_size=batch_size,
+                  n_test=n_test, alignment_every=alignment_every, device=device, dtype=dtype,
+                  out=out, quiet=quiet)
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo_out", show_default=True)
 def demo(out):

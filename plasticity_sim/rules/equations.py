@@ -124,7 +124,8 @@ def separate(tree: ast.expr, side_of, where: str) -> list[Term]:
         return [a.times(b) for a in separate(tree.left, side_of, where)
                 for b in separate(tree.right, side_of, where)]
     if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div):
-        inverse = ast.BinOp(ast.Constant(1.0), ast.Div(), tree.right)
+        inverse = ast.fix_missing_locations(
+            ast.copy_location(ast.BinOp(ast.Constant(1.0), ast.Div(), tree.right), tree.right))
         return [t.times(_atom(inverse, side_of, where)) for t in separate(tree.left, side_of, where)]
     if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, (ast.USub, ast.UAdd)):
         sign = -1.0 if isinstance(tree.op, ast.USub) else 1.0

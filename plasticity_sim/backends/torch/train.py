@@ -120,10 +120,22 @@ class Trainer:
         return (correct / n).cpu().numpy(), (total / n).cpu().numpy()
 
 
+DIVERGENCE = ("stop", "mask")
+
+
 def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_test: int = MAX_TEST,
           lr=None, dtype="float32", device="cpu", monitors: Sequence = (), quiet: bool = False,
-          epochs: int | None = None) -> Recording:
-    """Train an ensemble (one member per seed) on P training examples; test on n_test others."""
+          epochs: int | None = None, on_divergence: str = "stop") -> Recording:
+    """Train an ensemble (one member per seed) on P training examples; test on n_test others.
+
+    A member whose loss becomes NaN or inf stops the run with a DivergenceError carrying
+    the recording so far (``on_divergence="stop"``), or, with ``"mask"``, is frozen and
+    reported (``diverged_at``, its accuracies NaN) while the others go on: an ensemble
+    scanning learning rates should not lose its stable members to an unstable one.
+    """
+    if on_divergence not in DIVERGENCE:
+        raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
+                             f"got {on_divergence!r}")
     trainer = Trainer(model, grammar, seeds, lr=lr, dtype=dtype, device=device)
     P = require_int("P", P, minimum=1)
     n_test = require_int("n_test", n_test, minimum=0)
@@ -145,6 +157,7 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     train_loss = np.full((E, epochs), np.nan)
     train_acc = np.full((E, epochs), np.nan)
     epochs_trained = np.zeros(E, dtype=np.int64)
+    diverged_at = np.full(E, -1, dtype=np.int64)
     for monitor in monitors:
         monitor.start(trainer, epochs, P)
     rec = _recording(model, grammar, trainer, P, n_test, epochs)
@@ -169,12 +182,18 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             hits.append(logits[:, :, 0].argmax(dim=2) == ye[:, sl])
             step_index += 1
         loss_all = torch.cat(losses, dim=1)  # (E, P): one check per epoch, not per step
-        finite = torch.isfinite(loss_all)
-        if not bool(finite.all()):
-            member, where = map(int, torch.nonzero(~finite)[0])
-            _finish(rec, trainer, train_loss, train_acc, epochs_trained, None, None, monitors)
-            raise DivergenceError(epoch * P + where, member, trainer.seeds[member],
-                                  recording=rec)
+        bad = ~torch.isfinite(loss_all) & active_before.bool()[:, None]
+        if bool(bad.any()):
+            first = torch.where(bad.any(1), bad.float().argmax(1), -1).cpu().numpy()
+            if on_divergence == "stop":
+                member = int(np.flatnonzero(first >= 0)[0])
+                _finish(rec, trainer, train_loss, train_acc, epochs_trained, None, None, monitors)
+                raise DivergenceError(epoch * P + int(first[member]), member,
+                                      trainer.seeds[member], recording=rec)
+            for member in np.flatnonzero(first >= 0):
+                diverged_at[member] = epoch * P + first[member]
+                trainer.active[member] = 0
+            active_before = active_before * trainer.active
         was_active = active_before.bool().cpu().numpy()
         train_loss[was_active, epoch] = loss_all.mean(dim=1).double().cpu().numpy()[was_active]
         train_acc[was_active, epoch] = torch.cat(hits, 1).double().mean(1).cpu().numpy()[was_active]
@@ -188,7 +207,11 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             break
     test = trainer.evaluate(x_test, t_test, y_test) if n_test else (np.full(E, np.nan),) * 2
     final_train = trainer.evaluate(x_train, t_train, y_train)
+    for values in (*test, *final_train):
+        values[diverged_at >= 0] = np.nan
     _finish(rec, trainer, train_loss, train_acc, epochs_trained, test, final_train, monitors)
+    rec.add("diverged_at", ("seed",), diverged_at,
+            "presentation at which the loss became NaN or inf (-1: never)")
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
