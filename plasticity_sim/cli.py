@@ -118,11 +118,12 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo_out", show_default=True)
-def demo(out):
-    """The main job: a small end-to-end demonstration."""
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def demo(out, quiet):
+    """The main job: compare learning rules on a small RHM, end to end."""
     from .demo import run_demo
 
-    run_demo(out)
+    run_demo(out, quiet=quiet)
 
 
 if __name__ == "__main__":  # pragma: no cover

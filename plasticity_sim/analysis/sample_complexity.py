@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ParameterError
+
+
+def seed_mean(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Mean over seeds ignoring NaN (diverged runs); NaN where every seed is NaN, silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def seed_sd(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(values, axis=axis)
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ def sample_complexity(P, accuracy, threshold: float = 0.9) -> SampleComplexity:
     P = np.asarray(P, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     if acc.ndim == 2:
-        acc = np.nanmean(acc, axis=0)
+        acc = seed_mean(acc)
     if acc.shape != P.shape or P.ndim != 1 or len(P) == 0:
         raise ParameterError("accuracy", f"must have one value per P (or seeds x P); got shapes "
                              f"{acc.shape} and {P.shape}")

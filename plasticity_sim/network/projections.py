@@ -7,7 +7,8 @@ A projection knows three linear maps with a given synaptic tensor ``w``:
 
 - ``forward(w, x)``  : sum over pre-synaptic units,  post[i] = sum_j w_ij x_j
 - ``transpose(w, y)``: sum over post-synaptic units, pre[j]  = sum_i w_ij y_i
-- ``outer(y, x)``    : sum over the batch (and shared positions) of y_i x_j, shaped like w
+- ``outer(y, x, scale)``: scale * sum over the batch (and shared positions) of y_i x_j,
+  shaped like w (the scale rides in the GEMM's alpha, so it costs no extra pass)
 
 so that any separable synaptic update sum_b post_b[i] pre_b[j] is one ``outer`` call and a
 batch x post x pre tensor is never materialized.
@@ -18,6 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+
+def _scaled_bmm(a, b, scale: float):
+    """scale * (a @ b) batched, with the scale fused into the matrix product."""
+    if scale == 1.0:
+        return torch.bmm(a, b)
+    zero = a.new_zeros(()).expand(a.shape[0], a.shape[1], b.shape[2])
+    return torch.baddbmm(zero, a, b, beta=0.0, alpha=scale)
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,8 @@ class Dense(Projection):
             return (x / P).unsqueeze(2).expand(x.shape[0], x.shape[1], P, x.shape[2])
         return x.view(*x.shape[:2], *self.in_shape)
 
-    def outer(self, y, x):
-        return torch.bmm(y.flatten(2).transpose(1, 2), self._flat_pre(x))
+    def outer(self, y, x, scale: float = 1.0):
+        return _scaled_bmm(y.flatten(2).transpose(1, 2), self._flat_pre(x), scale)
 
 
 @dataclass(frozen=True)
@@ -134,8 +143,9 @@ class Local(_Patched):
     def transpose(self, w, y):
         return self.unpatch(torch.einsum("eqok,ebqo->ebqk", w, y))
 
-    def outer(self, y, x):
-        return torch.einsum("ebqo,ebqk->eqok", y, self.patches(x))
+    def outer(self, y, x, scale: float = 1.0):
+        out = torch.einsum("ebqo,ebqk->eqok", y, self.patches(x))
+        return out if scale == 1.0 else out.mul_(scale)
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Conv(_Patched):
         E, B, Q, O = y.shape
         return self.unpatch(torch.bmm(y.reshape(E, B * Q, O), w).view(E, B, Q, -1))
 
-    def outer(self, y, x):
+    def outer(self, y, x, scale: float = 1.0):
         p = self.patches(x)
         E, B, Q, K = p.shape
-        return torch.bmm(y.reshape(E, B * Q, -1).transpose(1, 2), p.reshape(E, B * Q, K))
+        return _scaled_bmm(y.reshape(E, B * Q, -1).transpose(1, 2), p.reshape(E, B * Q, K), scale)

@@ -2,7 +2,8 @@
 
 Every rule updates each forward projection by dw = -delta_post * r_pre (third factor x
 post-synaptic term x pre-synaptic rate, the third factor being folded into delta); they
-differ only in how delta reaches a hidden layer. Notation of ../shared/REFERENCES.md.
+differ only in the pathway by which a signal reaches a hidden layer. Notation of
+../shared/REFERENCES.md.
 """
 
 from __future__ import annotations
@@ -10,76 +11,57 @@ from __future__ import annotations
 from .rule import Pathway, Rule
 
 DELTA_RULE = "-delta_post * r_pre"
+OWN_MASK = "delta = fprime(a) * fb : 1"
 OUTPUT_DELTA = "delta = err : 1"
+FIXED_RANDOM = "randn / sqrt(fan_in)"
 
-BP = Rule(
-    name="bp",
-    summary="backpropagation: delta_l = f'(a_l) * W_{l+1}^T delta_{l+1}, through the "
-            "transposed forward weights; every mask above gates the error",
-    hidden="delta = fprime(a) * fb : 1",
-    output=OUTPUT_DELTA,
-    pathways=[Pathway("fb", "transpose", "w * delta_post")],
-    update=DELTA_RULE,
-    reference="Rumelhart, Hinton, Williams 1986",
-)
 
-FA = Rule(
-    name="fa",
-    summary="feedback alignment: backprop's path with a fixed random B_{l+1} in place of "
-            "W_{l+1}^T; keeps every mask above",
-    hidden="delta = fprime(a) * fb : 1",
-    output=OUTPUT_DELTA,
-    pathways=[Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn / sqrt(fan_out)"})],
-    update=DELTA_RULE,
-    reference="Lillicrap, Cownden, Tweed, Akerman 2016",
-)
+def _feedback_rule(name: str, summary: str, pathway: Pathway, reference: str) -> Rule:
+    """delta_l = f'(a_l) * fb_l, with fb_l delivered by ``pathway``."""
+    return Rule(name=name, summary=summary, hidden=OWN_MASK, output=OUTPUT_DELTA,
+                pathways=[pathway], update=DELTA_RULE, reference=reference)
 
-SIGN_SYMMETRY = Rule(
-    name="sign_symmetry",
-    summary="sign symmetry: feedback sign(W_{l+1})^T times a fixed scale, recomputed as W changes",
-    hidden="delta = fprime(a) * fb : 1",
-    output=OUTPUT_DELTA,
-    # scale sqrt(2/pi/fan_in) = E|w| at initialization, so the feedback starts at W's magnitude
-    pathways=[Pathway("fb", "transpose", "sqrt(2 / (pi * fan_in)) * sign(w) * delta_post")],
-    update=DELTA_RULE,
-    reference="Liao, Leibo, Poggio 2016; Xiao et al. 2018",
-)
 
-DFA = Rule(
-    name="dfa",
-    summary="direct feedback alignment: delta_l = f'(a_l) * B_l e, one fixed random B_l per "
-            "layer; only the layer's own mask",
-    hidden="delta = fprime(a) * fb : 1",
-    output=OUTPUT_DELTA,
-    pathways=[Pathway("fb", "direct", "b * err_pre", synapses={"b": "randn / sqrt(fan_in)"})],
-    update=DELTA_RULE,
-    reference="Nokland 2016",
-)
+BP = _feedback_rule(
+    "bp", "backpropagation: delta_l = f'(a_l) * W_{l+1}^T delta_{l+1}, through the transposed "
+    "forward weights; every mask above gates the error",
+    Pathway("fb", "transpose", "w * delta_post"), "Rumelhart, Hinton, Williams 1986")
 
-DRTP = Rule(
-    name="drtp",
-    summary="direct random target projection: delta_l = -f'(a_l) * B_l y*, the one-hot target "
-            "as a proxy of the error's sign",
-    hidden="delta = fprime(a) * fb : 1",
-    output=OUTPUT_DELTA,
-    # -y* stands for e = p - y*, whose sign is that of -y* on every output unit that matters
-    # (Frenkel et al.); with B's symmetric distribution the sign only orients the measured
-    # alignment with backprop, not what the rule can learn
-    pathways=[Pathway("fb", "direct", "-b * target_pre", synapses={"b": "randn / sqrt(fan_in)"})],
-    update=DELTA_RULE,
-    reference="Frenkel, Lefebvre, Bol 2021",
-)
+FA = _feedback_rule(
+    "fa", "feedback alignment: backprop's path with a fixed random B_{l+1} in place of "
+    "W_{l+1}^T; keeps every mask above",
+    Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn / sqrt(fan_out)"}),
+    "Lillicrap, Cownden, Tweed, Akerman 2016")
+
+SIGN_SYMMETRY = _feedback_rule(
+    "sign_symmetry", "sign symmetry: feedback sign(W_{l+1})^T times a fixed scale, recomputed "
+    "as W changes",
+    # sqrt(2/pi/fan_in) = E|w| at initialization: the feedback starts at W's magnitude
+    Pathway("fb", "transpose", "sqrt(2 / (pi * fan_in)) * sign(w) * delta_post"),
+    "Liao, Leibo, Poggio 2016; Xiao et al. 2018")
+
+DFA = _feedback_rule(
+    "dfa", "direct feedback alignment: delta_l = f'(a_l) * B_l e, one fixed random B_l per "
+    "layer; only the layer's own mask",
+    Pathway("fb", "direct", "b * err_pre", synapses={"b": FIXED_RANDOM}), "Nokland 2016")
+
+DRTP = _feedback_rule(
+    "drtp", "direct random target projection: delta_l = -f'(a_l) * B_l y*, the one-hot target "
+    "as a proxy of the error's sign",
+    # -y* stands for e = p - y*, whose sign is that of -y* on the units that matter (Frenkel
+    # et al.); B's distribution is symmetric, so the sign orients the measured alignment with
+    # backprop, not what the rule can learn
+    Pathway("fb", "direct", "-b * target_pre", synapses={"b": FIXED_RANDOM}),
+    "Frenkel, Lefebvre, Bol 2021")
 
 BP_NOMASK = Rule(
     name="bp_nomask",
     summary="ablation: backprop's path with the masks of the layers above replaced by their "
             "batch average, so the error is no longer gated per input (own mask kept)",
-    hidden="""
-        delta = fprime(a) * fb : 1
+    hidden=OWN_MASK + """
         relay = batch_mean(fprime(a)) * fb : 1   # what the layer below receives
     """,
-    output="""
-        delta = err : 1
+    output=OUTPUT_DELTA + """
         relay = err : 1
     """,
     pathways=[Pathway("fb", "transpose", "w * relay_post")],

@@ -346,9 +346,10 @@ class CompiledNetwork:
                                                                 "post", post_full):
                 pre_whole = any(pre_full(f) for f in term.factors["pre"])
                 post, pre = self._full(post, k + 1, 1.0, whole), self._full(pre, k, 1.0, pre_whole)
-                part = f"_proj{k}.outer({post}, {pre})"
-                part = part if syn is None else f"{part} * {syn}"
-                parts.append(f"{part} * ({coef!r} / B)")
+                if syn is None:
+                    parts.append(f"_proj{k}.outer({post}, {pre}, {coef!r} / B)")
+                else:
+                    parts.append(f"_proj{k}.outer({post}, {pre}, {coef!r} / B) * {syn}")
             self._emit(f"U['s{k}_w'] = {' + '.join(parts)}")
             if self.arch.bias:
                 self._emit(f"U['s{k}_bias'] = {self._bias_update(k, terms, scope, where)}")

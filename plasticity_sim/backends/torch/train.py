@@ -18,6 +18,7 @@ from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
 from ...recording import Recording
 from ...rhm import Grammar, Samples, epoch_stream, one_hot, sample
+from .allocator import keep_freed_memory
 from .codegen import CompiledNetwork
 from .init import init_synapses
 
@@ -53,6 +54,8 @@ class Trainer:
         if not self.seeds:
             raise ParameterError("seeds", "give at least one seed")
         self.dtype, self.device = resolve_dtype(dtype), resolve_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.net = CompiledNetwork(model.architecture(grammar), model.rule, model.neuron, model.loss)
         self.S = init_synapses(self.net, self.seeds, self.dtype, self.device)
         E = len(self.seeds)
@@ -201,7 +204,8 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
         done = torch.as_tensor(train_loss[:, epoch] < settings.loss_threshold, device=trainer.device)
         trainer.active[done] = 0
         rate = step_index * batch * E / (time.perf_counter() - started)
-        progress.set_postfix(loss=f"{np.nanmean(train_loss[:, epoch]):.3g}",
+        shown = train_loss[np.isfinite(train_loss[:, epoch]), epoch]
+        progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
                              active=int(trainer.active.sum()), pres_per_s=f"{rate:.3g}")
         if not bool(trainer.active.any()):
             break

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from plasticity_sim import ParameterError
+from plasticity_sim.analysis import cosine_per_member, sample_complexity
+from plasticity_sim.curves import p_star_table
+
+P = [64, 128, 256, 512, 1024]
+
+
+def test_p_star_is_interpolated_in_log_p():
+    star = sample_complexity(P, [0.3, 0.5, 0.8, 1.0, 1.0], threshold=0.9)
+    assert star.bound == "=" and star.value == pytest.approx(256 * np.sqrt(2))  # halfway in log
+    assert str(star) == "362"
+
+
+def test_p_star_averages_seeds_first():
+    acc = np.array([[0.3, 0.85, 0.95, 1, 1], [0.3, 0.95, 0.95, 1, 1]])  # mean crosses at 128
+    assert sample_complexity(P, acc).value == pytest.approx(128)
+    nan_seed = np.array([[0.3, 0.85, 0.95, 1, 1], [np.nan] * 5])
+    assert sample_complexity(P, nan_seed).value > 128
+
+
+def test_curves_that_never_cross_are_reported_as_beyond_the_grid():
+    star = sample_complexity(P, [0.3, 0.4, 0.5, 0.6, 0.89])
+    assert star.bound == ">" and star.value == 1024 and star.finite == np.inf
+    assert str(star) == "> 1024"
+
+
+def test_curves_above_the_threshold_everywhere_are_an_upper_bound():
+    star = sample_complexity(P, [0.95, 1, 1, 1, 1])
+    assert star.bound == "<=" and str(star) == "<= 64"
+
+
+def test_first_crossing_wins_on_a_non_monotone_curve():
+    star = sample_complexity(P, [0.5, 0.9, 0.7, 0.95, 1.0])
+    assert star.value == pytest.approx(128)
+
+
+@pytest.mark.parametrize("args, parameter", [
+    (([64, 32], [0.5, 0.9]), "P"),
+    (([64, 128], [0.5]), "accuracy"),
+    (([64, 128], [0.5, 0.9], 1.5), "threshold"),
+])
+def test_bad_curves_are_refused(args, parameter):
+    with pytest.raises(ParameterError) as info:
+        sample_complexity(*args)
+    assert info.value.parameter == parameter
+
+
+def test_cosine_per_member():
+    import torch
+
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[2.0, 0.0], [-1.0, -1.0]])
+    assert torch.allclose(cosine_per_member(a, b), torch.tensor([1.0, -1.0], dtype=torch.float64))
+
+
+def test_p_star_table_lists_every_rule():
+    acc = np.array([[[0.3, 0.5, 0.8, 1, 1]], [[0.3, 0.3, 0.3, 0.3, 0.3]]]).transpose(0, 2, 1)
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc)},
+                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]},
+                    attrs={"sample_complexity_scale": 256})
+    table = p_star_table(ds)
+    assert "| good | 362 | 1.4 | 1.000 ± 0.000 |" in table
+    assert "| bad | > 1024 | > 4 | 0.300 ± 0.000 |" in table
