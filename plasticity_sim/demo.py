@@ -23,8 +23,8 @@ def run_demo(out: str | Path, quiet: bool = False) -> Path:
     out = Path(out)
     grammar = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
     click.echo(grammar.describe().split("\nproductions")[0])
-    models = {rule: Model.for_rule(rule, width=64, epochs=100) for rule in DEMO_RULES}
-    click.echo(f"\ntraining {', '.join(models)} (CNN width 64) at P = 256, 1024, 4096, seeds 0-1 ...")
+    models = {rule: Model.for_rule(rule, width=128, epochs=100) for rule in DEMO_RULES}
+    click.echo(f"\ntraining {', '.join(models)} (CNN width 128, at most 100 epochs) at P = 256, 1024, 4096, seeds 0-1 ...")
     result = accuracy_curves(models, grammar, [256, 1024, 4096], [0, 1], n_test=5000, quiet=quiet)
     path = write_dataset(result, out / "demo.nc")
     figure = plot_curves(result, out / "demo_accuracy", title="RHM v=n_c=m=4, s=2, L=3")
