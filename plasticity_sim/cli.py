@@ -73,16 +73,9 @@ def rhm(v, n_classes, m, s, L, seed, describe, n, all_inputs, sample_seed, views
 
 def parse_seeds(text: str) -> list[int]:
     """'0-3' -> [0, 1, 2, 3]; '1,4,9' -> [1, 4, 9]; '5' -> [5]."""
-    seeds = []
-    for part in str(text).split(","):
-        lo, sep, hi = part.strip().partition("-")
-        try:
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-        except ValueError:
-            raise ParameterError("seeds", f"must look like 0-3 or 1,4,9; got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ParameterError("seeds", f"must name at least one seed >= 0; got {text!r}")
-    return seeds
+    from .cli_support import parse_seed_list
+
+    return parse_seed_list(text)
 
 
 @main.command()
@@ -99,21 +92,62 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--n-test", type=int, default=20_000, show_default=True, help="test-set size")
 @click.option("--alignment-every", type=int, default=0,
               help="record alignment with backprop every N steps (0: off)")
+@click.option("--sensitivity-samples", type=int, default=0,
+              help="synonymic sensitivity on N test inputs after training (0: off)")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
-          batch_size, n_test, alignment_every, device, dtype, out, quiet):
+          batch_size, n_test, alignment_every, sensitivity_samples, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import train_command
 
     train_command(model_file=model_file, rule=rule, arch=arch, width=width,
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
                   seeds=parse_seeds(seeds), epochs=epochs, lr=lr, batch_size=batch_size,
-                  n_test=n_test, alignment_every=alignment_every, device=device, dtype=dtype,
+                  n_test=n_test, alignment_every=alignment_every,
+                  sensitivity_samples=sensitivity_samples, device=device, dtype=dtype,
                   out=out, quiet=quiet)
+
+
+@main.command()
+@click.argument("experiment_file", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="folder for the cell files and the combined result")
+@click.option("--scheduler", help="address of a running dask scheduler (default: a LocalCluster)")
+@click.option("--workers", type=int, help="LocalCluster workers (default: one per core)")
+@click.option("--plot/--no-plot", default=True, show_default=True, help="write the figures too")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def sweep(experiment_file, out, scheduler, workers, plot, quiet):
+    """Run an experiment file's cells on dask; rerunning skips the finished cells."""
+    from .experiment import load_experiment
+    from .plots import p_star_table, plot_result
+    from .sweep import run_sweep
+
+    experiment = load_experiment(experiment_file)
+    result = run_sweep(experiment, out, scheduler=scheduler, n_workers=workers, quiet=quiet,
+                       echo=click.echo)
+    click.echo("\n" + p_star_table(result))
+    if plot:
+        for path in plot_result(result, out):
+            click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("result", type=click.Path(exists=True))
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--threshold", type=float, default=0.9, show_default=True, help="accuracy for P*")
+def plot(result, out, threshold):
+    """Figures (PNG and PDF) and the P* table of a sweep's combined result."""
+    from .io import open_dataset
+    from .plots import p_star_table, plot_result
+
+    ds = open_dataset(result)
+    click.echo(p_star_table(ds, threshold))
+    for path in plot_result(ds, out, threshold):
+        click.echo(f"wrote {path}")
 
 
 @main.command()

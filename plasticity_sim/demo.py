@@ -1,8 +1,7 @@
-"""The main job of the README: a small end-to-end comparison of learning rules on the RHM.
+"""The main job of the README: experiments/demo.toml through the sweep runner.
 
-It describes a small grammar, trains backprop and direct feedback alignment (the
-self-supervised rules join when they exist) at three training-set sizes with two seeds
-each, and writes the combined Dataset, the accuracy-vs-P figure and the P* table.
+It compares learning rules on a small RHM end to end: cells on a dask LocalCluster, the
+combined Dataset, the figures and the P* table, all in the folder it names.
 """
 
 from __future__ import annotations
@@ -11,23 +10,24 @@ from pathlib import Path
 
 import click
 
-from .curves import accuracy_curves, p_star_table, plot_curves
-from .io import write_dataset
-from .model import Model
-from .rhm import Grammar
+from .errors import ParameterError
+from .experiment import load_experiment
+from .plots import p_star_table, plot_result
+from .sweep import run_sweep
 
-DEMO_RULES = ("bp", "dfa", "bp_nomask")
+DEMO_FILE = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
 
 
-def run_demo(out: str | Path, quiet: bool = False) -> Path:
+def run_demo(out: str | Path, quiet: bool = False, experiment_file: Path = DEMO_FILE) -> Path:
+    if not experiment_file.exists():
+        raise ParameterError("demo", f"{experiment_file} is missing: the demo runs from a "
+                             "checkout of the repository")
     out = Path(out)
-    grammar = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
-    click.echo(grammar.describe().split("\nproductions")[0])
-    models = {rule: Model.for_rule(rule, width=128, epochs=100) for rule in DEMO_RULES}
-    click.echo(f"\ntraining {', '.join(models)} (CNN width 128, at most 100 epochs) at P = 256, 1024, 4096, seeds 0-1 ...")
-    result = accuracy_curves(models, grammar, [256, 1024, 4096], [0, 1], n_test=5000, quiet=quiet)
-    path = write_dataset(result, out / "demo.nc")
-    figure = plot_curves(result, out / "demo_accuracy", title="RHM v=n_c=m=4, s=2, L=3")
+    experiment = load_experiment(experiment_file)
+    first = experiment.cells[0].grammar
+    click.echo(first.describe().split("\nproductions")[0] + "\n")
+    result = run_sweep(experiment, out, quiet=quiet, echo=click.echo, result_name="demo.nc")
     click.echo("\n" + p_star_table(result))
-    click.echo(f"\nwrote {path} and {figure} (and .pdf) in {result.attrs['wall_time_s']} s")
-    return path
+    for path in plot_result(result, out):
+        click.echo(f"wrote {path}")
+    return out / "demo.nc"

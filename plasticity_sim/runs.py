@@ -20,7 +20,7 @@ def resolve_model(model_file=None, rule=None, **changes) -> Model:
 
 
 def train_command(*, model_file, rule, arch, width, grammar, P, seeds, epochs, lr, batch_size,
-                  n_test, alignment_every, device, dtype, out, quiet):
+                  n_test, alignment_every, sensitivity_samples, device, dtype, out, quiet):
     from .analysis.alignment import AlignmentMonitor
     from .backends.torch.train import train
 
@@ -30,7 +30,7 @@ def train_command(*, model_file, rule, arch, width, grammar, P, seeds, epochs, l
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
     try:
         rec = train(model, grammar, P, seeds, n_test=n_test, lr=lr, dtype=dtype, device=device,
-                    monitors=monitors, quiet=quiet)
+                    monitors=monitors, quiet=quiet, sensitivity_samples=sensitivity_samples)
     except DivergenceError as err:
         if err.recording is not None:  # keep what was recorded before the divergence
             err.recording.attrs["status"] = str(err)

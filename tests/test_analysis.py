@@ -4,7 +4,7 @@ import xarray as xr
 
 from plasticity_sim import ParameterError
 from plasticity_sim.analysis import cosine_per_member, sample_complexity
-from plasticity_sim.curves import p_star_table
+from plasticity_sim.plots import p_star_table
 
 P = [64, 128, 256, 512, 1024]
 
@@ -59,9 +59,17 @@ def test_cosine_per_member():
 
 def test_p_star_table_lists_every_rule():
     acc = np.array([[[0.3, 0.5, 0.8, 1, 1]], [[0.3, 0.3, 0.3, 0.3, 0.3]]]).transpose(0, 2, 1)
-    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc)},
-                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]},
-                    attrs={"sample_complexity_scale": 256})
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc),
+                     "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
+                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]})
     table = p_star_table(ds)
     assert "| good | 362 | 1.4 | 1.000 ± 0.000 |" in table
     assert "| bad | > 1024 | > 4 | 0.300 ± 0.000 |" in table
+
+
+def test_p_star_table_in_units_of_the_scale():
+    acc = np.array([[[0.3, 0.5, 0.8, 1, 1]]]).transpose(0, 2, 1)
+    ds = xr.Dataset({"test_accuracy": (("rule", "P_scale", "seed"), acc),
+                     "sample_complexity_scale": (("rule", "P_scale"), np.full((1, 5), 100))},
+                    coords={"rule": ["r"], "P_scale": [0.25, 0.5, 1, 2, 4], "seed": [0]})
+    assert "| r | 141 | 1.4 |" in p_star_table(ds)   # P* = 100 * 0.5 * sqrt(2)

@@ -207,3 +207,22 @@ def test_masked_divergence_freezes_only_the_diverged_member():
     assert np.isnan(ds.test_accuracy.values[0]) and np.isfinite(ds.test_accuracy.values[1])
     assert np.isfinite(ds.train_loss.values[1]).all()
     assert np.isnan(ds.train_loss.values[0, 2:]).all()
+
+
+def test_sensitivity_of_an_untrained_network_is_one_at_level_zero():
+    ds = train(small("bp", epochs=1, width=32), G, 32, [0, 1], n_test=2000, quiet=True,
+               sensitivity_samples=2000, dtype="float64").to_dataset()
+    sens = ds.sensitivity.values                       # (seed, layer, level)
+    assert sens.shape == (2, 3, 3) and np.isfinite(sens).all()
+    # redrawing everything but the class looks like an unrelated input to a barely trained net
+    assert np.allclose(sens[:, :, 0], 1, atol=0.1)
+    # redrawing only the lowest productions changes less than redrawing everything
+    assert (sens[:, :, 2] < sens[:, :, 0]).all()
+
+
+def test_backprop_makes_the_top_layer_insensitive_to_low_level_synonyms():
+    ds = train(Model.for_rule("bp"), G, 1024, [0], n_test=2000, quiet=True,
+               sensitivity_samples=2000).to_dataset()
+    assert ds.test_accuracy.values[0] > 0.9
+    sens = ds.sensitivity.sel(seed=0, level=2).values   # per layer, lowest productions redrawn
+    assert sens[2] < 0.5 * sens[0], sens

@@ -59,8 +59,9 @@ class AlignmentMonitor:
     def record(self, rec):
         if not self.presentations:
             return
-        rec.coord("checkpoint", np.asarray(self.presentations),
-                  "presentations seen before the checkpoint's update")
+        rec.coord("checkpoint", np.arange(len(self.presentations)), "checkpoint")
+        rec.add("checkpoint_presentation", ("checkpoint",), np.asarray(self.presentations),
+                "presentations seen before the checkpoint's update")
         rec.coord("projection", np.arange(len(self.names)), "forward projection (last = readout)")
         rec.add("update_alignment", ("seed", "checkpoint", "projection"),
                 np.transpose(np.asarray(self.updates), (2, 0, 1)),

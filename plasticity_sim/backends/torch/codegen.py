@@ -181,6 +181,7 @@ class CompiledNetwork:
         exec(compile(self.source, f"<plasticity_sim {rule.name} {arch.kind}>", "exec"), namespace)
         self.compute = namespace["compute"]
         self.predict = namespace["predict"]
+        self.represent = namespace["represent"]  # rates of every hidden layer, (E,B,P,C) each
 
     # --- synaptic variables ------------------------------------------------------------------
     def _synapse_specs(self) -> dict:
@@ -231,7 +232,11 @@ class CompiledNetwork:
         self._lines = ["def predict(S, x):"]
         self._forward()
         self._emit(f"return p{self.out}_a")
-        return compute + "\n\n\n" + "\n".join(self._lines) + "\n"
+        predict = "\n".join(self._lines)
+        self._lines = ["def represent(S, x):"]
+        self._forward()
+        self._emit("return [" + ", ".join(f"p{l}_r" for l in range(1, self.out)) + "]")
+        return "\n\n\n".join([compute, predict, "\n".join(self._lines)]) + "\n"
 
     def _load_synapses(self, names):
         for name in names:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
+from ...analysis.sensitivity import synonymic_sensitivity
 from ...recording import Recording
 from ...rhm import Grammar, Samples, epoch_stream, one_hot, sample
 from .allocator import keep_freed_memory
@@ -128,13 +129,16 @@ DIVERGENCE = ("stop", "mask")
 
 def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_test: int = MAX_TEST,
           lr=None, dtype="float32", device="cpu", monitors: Sequence = (), quiet: bool = False,
-          epochs: int | None = None, on_divergence: str = "stop") -> Recording:
+          epochs: int | None = None, on_divergence: str = "stop",
+          sensitivity_samples: int = 0) -> Recording:
     """Train an ensemble (one member per seed) on P training examples; test on n_test others.
 
     A member whose loss becomes NaN or inf stops the run with a DivergenceError carrying
     the recording so far (``on_divergence="stop"``), or, with ``"mask"``, is frozen and
     reported (``diverged_at``, its accuracies NaN) while the others go on: an ensemble
     scanning learning rates should not lose its stable members to an unstable one.
+    ``sensitivity_samples`` > 0 records the synonymic sensitivity of every hidden layer to
+    every level on that many test inputs (``sensitivity``, seed x layer x level).
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
@@ -216,6 +220,15 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     _finish(rec, trainer, train_loss, train_acc, epochs_trained, test, final_train, monitors)
     rec.add("diverged_at", ("seed",), diverged_at,
             "presentation at which the loss became NaN or inf (-1: never)")
+    n_sens = min(require_int("sensitivity_samples", sensitivity_samples, minimum=0), n_test)
+    if n_sens:
+        sens = synonymic_sensitivity(trainer, [t.take(slice(0, n_sens)) for t in tests])
+        sens[diverged_at >= 0] = np.nan
+        rec.coord("layer", np.arange(1, sens.shape[1] + 1), "hidden layer (1 = next to the input)")
+        rec.coord("level", np.arange(sens.shape[2]), "level whose productions and all below are redrawn")
+        rec.add("sensitivity", ("seed", "layer", "level"), sens,
+                "synonymic sensitivity: mean squared change of the layer's rates when the "
+                "productions at and below the level are redrawn, over that of unrelated inputs")
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 

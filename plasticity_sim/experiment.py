@@ -1,0 +1,189 @@
+"""Experiment files: a grid of cells (rule x P x any other setting), each one ensemble run.
+
+An experiment file (TOML)::
+
+    title = "Sample complexity of the feedback family"
+    [grammar]                   # the RHM of every cell (grid axes may override v, m, L, ...)
+    v = 4
+    n_classes = 4
+    m = 4
+    s = 2
+    L = 3
+    [grid]                      # the Cartesian product of these lists is the set of cells
+    rule = ["bp", "dfa"]        # library rules, or labels of [models.<label>] below
+    P = [256, 1024, 4096]       # or P_scale = [0.25, 1, 4]: P = P_scale * n_classes * m^L
+    width = [64, 128]           # any model, neuron or training setting can be an axis
+    [run]                       # what every cell does
+    seeds = [0, 1, 2]           # one vectorized ensemble per cell
+    n_test = 20000
+    alignment_every = 0         # > 0: alignment with backprop every N steps
+    sensitivity_samples = 0     # > 0: synonymic sensitivity on that many test inputs
+    [models.dfa_slow]           # a labelled model: a library rule or a model file, changed
+    rule = "dfa"                # or: file = "models/dfa_cnn.toml" (relative to this file)
+    lr = 0.001
+
+Axes listed together under ``[[grid.together]]`` change in step (e.g. v, n_classes and m)
+instead of forming a product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cli_support import parse_seed_list
+from .errors import ParameterError, require_int
+from .model import Model
+from .rhm.grammar import Grammar
+
+GRAMMAR_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
+RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_test=20_000, alignment_every=0, sensitivity_samples=0,
+                    device="cpu", dtype="float32", epochs=None)
+SECTIONS = {"title", "description", "grammar", "grid", "run", "models"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid: its axis values and everything needed to run it."""
+
+    index: int
+    axes: dict            # axis name -> value, in grid order
+    model: Model
+    grammar: Grammar
+    P: int
+    run: dict
+
+    @property
+    def key(self) -> str:
+        """A stable name: the same cell of the same experiment always has the same key."""
+        spec = {"axes": self.axes, "model": self.model.to_dict(), "grammar": self.grammar.params,
+                "P": self.P, "run": self.run}
+        digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+        return f"cell-{self.index:05d}-{digest[:12]}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    title: str
+    path: Path | None
+    spec: dict = field(repr=False)
+    axes: dict = field(default_factory=dict)     # axis name -> list of values
+    cells: tuple = ()
+
+    def to_json(self) -> str:
+        return json.dumps(self.spec, sort_keys=True, default=str)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError("experiment", f"no such experiment file: {str(path)!r}")
+    try:
+        spec = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ParameterError("experiment", f"{path}: {err}") from None
+    return build_experiment(spec, path)
+
+
+def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
+    """Validate the whole file and build every cell before any work starts."""
+    where = str(path) if path else "experiment"
+    unknown = set(spec) - SECTIONS
+    if unknown:
+        raise ParameterError("experiment", f"{where}: unknown sections {sorted(unknown)}; "
+                             f"allowed: {sorted(SECTIONS)}")
+    for section in ("grammar", "grid"):
+        if section not in spec:
+            raise ParameterError("experiment", f"{where}: missing section [{section}]")
+    run = {**RUN_DEFAULTS, **spec.get("run", {})}
+    if set(run) - set(RUN_DEFAULTS):
+        raise ParameterError("run", f"{where}: unknown keys {sorted(set(run) - set(RUN_DEFAULTS))}; "
+                             f"allowed: {sorted(RUN_DEFAULTS)}")
+    run["seeds"] = parse_seed_list(run["seeds"])
+    axes = _axes(spec["grid"], where)
+    labelled = _labelled_models(spec.get("models", {}), path)
+    cells = []
+    names = list(axes)
+    for index, values in enumerate(_points(spec["grid"], axes)):
+        point = dict(zip(names, values))
+        cells.append(_cell(index, point, spec["grammar"], labelled, run, where))
+    return Experiment(title=spec.get("title", path.stem if path else "experiment"), path=path,
+                      spec=spec, axes=axes, cells=tuple(cells))
+
+
+def _axes(grid: dict, where: str) -> dict:
+    axes = {}
+    for name, values in grid.items():
+        if name == "together":
+            for group in values:
+                lengths = {len(v) for v in group.values()}
+                if len(lengths) != 1:
+                    raise ParameterError("grid", f"{where}: axes in a [[grid.together]] group need "
+                                         f"lists of one length; got {group}")
+                axes.update(group)
+            continue
+        if not isinstance(values, list) or not values:
+            raise ParameterError("grid", f"{where}: axis {name!r} needs a non-empty list; got {values!r}")
+        axes[name] = values
+    if "rule" not in axes:
+        raise ParameterError("grid", f"{where}: the grid needs a `rule` axis")
+    if ("P" in axes) == ("P_scale" in axes):
+        raise ParameterError("grid", f"{where}: the grid needs exactly one of `P` and `P_scale`")
+    return axes
+
+
+def _points(grid: dict, axes: dict):
+    """Products over the independent axes; each [[grid.together]] group moves as one axis."""
+    groups = [[name] for name in grid if name != "together"]
+    groups += [list(group) for group in grid.get("together", [])]
+    per_group = [list(zip(*(axes[n] for n in names))) for names in groups]
+    order = [n for names in groups for n in names]
+    for combo in itertools.product(*per_group):
+        flat = dict(zip(order, (v for values in combo for v in values)))
+        yield [flat[name] for name in axes]
+
+
+def _labelled_models(models: dict, path: Path | None) -> dict:
+    out = {}
+    for label, settings in models.items():
+        settings = dict(settings)
+        if "file" in settings:
+            file = Path(settings.pop("file"))
+            if path is not None and not file.is_absolute():
+                file = path.parent / file
+            base = Model.from_toml(file)
+        elif "rule" in settings:
+            base = Model.for_rule(settings.pop("rule"))
+        else:
+            raise ParameterError("models", f"[models.{label}] needs `rule` or `file`")
+        out[label] = base.replace(name=label, **settings)
+    return out
+
+
+def _cell(index, point, grammar_spec, labelled, run, where) -> Cell:
+    grammar_args = {k: point.get(k, grammar_spec.get(k)) for k in GRAMMAR_KEYS if
+                    k in point or k in grammar_spec}
+    missing = [k for k in GRAMMAR_KEYS[:5] if k not in grammar_args]
+    if missing:
+        raise ParameterError("grammar", f"{where}: [grammar] lacks {missing}")
+    grammar = Grammar(**grammar_args)
+    rule = point["rule"]
+    model = labelled[rule] if rule in labelled else Model.for_rule(rule)
+    settings = {k: v for k, v in point.items() if k not in ("rule", "P", "P_scale", *GRAMMAR_KEYS)}
+    if run.get("epochs") is not None:
+        settings["epochs"] = run["epochs"]
+    model = model.replace(**settings)
+    model.architecture(grammar)  # shape errors now, not in a worker
+    if "P" in point:
+        P = require_int("P", point["P"], minimum=1)
+    else:
+        P = max(1, round(float(point["P_scale"]) * grammar.sample_complexity_scale))
+    if P >= grammar.n_inputs:
+        raise ParameterError("P", f"{where}: P = {P} leaves no test inputs (n_inputs = "
+                             f"{grammar.n_inputs}) in cell {point}")
+    cell_run = {k: v for k, v in run.items() if k != "epochs"}
+    return Cell(index=index, axes=point, model=model, grammar=grammar, P=P, run=cell_run)

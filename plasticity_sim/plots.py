@@ -1,0 +1,202 @@
+"""Tables and figures of sweep results: accuracy vs P, P*, sensitivity, alignment.
+
+Every function takes a combined Dataset (dims rule, P or P_scale, seed, ...). Axes beyond
+rule and P become facets: one figure per combination, named with its values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .analysis.sample_complexity import sample_complexity, seed_mean, seed_sd
+from .errors import ParameterError
+
+CORE = ("rule", "P", "P_scale", "seed")
+
+
+def p_axis(ds: xr.Dataset) -> str:
+    for name in ("P", "P_scale"):
+        if name in ds.test_accuracy.dims:
+            return name
+    raise ParameterError("result", "has no P or P_scale dimension: not a sweep over P")
+
+
+def facets(ds: xr.Dataset):
+    """(suffix, selection) for every combination of the axes beyond rule and P."""
+    extra = [d for d in ds.test_accuracy.dims if d not in CORE]
+    for values in itertools.product(*(ds[d].values for d in extra)):
+        sel = dict(zip(extra, values))
+        named = {k: v for k, v in sel.items() if ds.sizes[k] > 1}  # single values name nothing
+        yield "".join(f"_{k}{v}" for k, v in named.items()), ds.sel(sel)
+
+
+def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
+    """Markdown: P* per rule (and facet), P*/(n_c m^L), accuracy at the largest P, alignment."""
+    axis = p_axis(ds)
+    rows = []
+    for suffix, part in facets(ds):
+        x = part[axis].values
+        largest = f"{axis} = {x[-1]:g}"
+        head = f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | " \
+               f"P* / (n_c m^L) | accuracy at {largest} |"
+        has_alignment = "signal_alignment_late" in part
+        if has_alignment:
+            head += " delta alignment with bp, layers 1..L | update alignment with bp, layers 1..L |"
+        rows += [head, "|" + "---|" * (head.count("|") - 1)]
+        for rule in part.rule.values:
+            acc = part.test_accuracy.sel(rule=rule).transpose("seed", axis).values
+            star = sample_complexity(x, acc, threshold)
+            scale = _scale(part, rule, axis)
+            ratio = star.value / scale if axis == "P" else star.value
+            prefix = {"=": "", "<=": "<= ", ">": "> "}[star.bound]
+            p_value = star.value * scale if axis == "P_scale" else star.value
+            last = acc[:, -1]
+            row = (f"| {rule} | {prefix}{p_value:.0f} | {prefix}{ratio:.2g} | "
+                   f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} |")
+            if has_alignment:
+                for name in ("signal_alignment_late", "update_alignment_late"):
+                    row += " " + " / ".join(f"{a:.2f}" for a in _late(part, rule, name, axis)) + " |"
+            rows.append(row)
+        rows.append("")
+    return "\n".join(rows).rstrip()
+
+
+def _late(part, rule, name, axis) -> np.ndarray:
+    """Late-training alignment per layer, mean over seeds, at the largest P that has it
+    (hidden layers only for update alignment)."""
+    values = part[name].sel(rule=rule)
+    other = [d for d in values.dims if d not in (axis, "seed")]
+    has = np.isfinite(values).any(["seed", *other]).values
+    if not has.any():
+        return np.full(len(part.layer) if "layer" in part.dims else 0, np.nan)
+    chosen = values.isel({axis: np.flatnonzero(has)[-1]})
+    mean = seed_mean(chosen.transpose("seed", ...).values)
+    return mean[:len(part.layer)] if name.startswith("update") else mean
+
+
+def _scale(part, rule, axis) -> float:
+    scale = part["sample_complexity_scale"].sel(rule=rule)
+    return float(np.nanmax(scale.values))
+
+
+def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> list[Path]:
+    """Every figure the result supports, as PNG and PDF; returns the PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, part in facets(ds):
+        paths.append(_accuracy(part, out_dir / f"accuracy{suffix}", threshold))
+        paths.append(_p_star_bars(part, out_dir / f"p_star{suffix}", threshold))
+        if "sensitivity" in part:
+            paths.append(_sensitivity(part, out_dir / f"sensitivity{suffix}"))
+        if "update_alignment" in part and np.isfinite(part.update_alignment.values).any():
+            paths.append(_alignment(part, out_dir / f"alignment{suffix}"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    for ext in (".png", ".pdf"):
+        fig.savefig(path.with_suffix(ext), dpi=130)
+    plt.close(fig)
+    return path.with_suffix(".png")
+
+
+def _accuracy(part, path, threshold):
+    import matplotlib.pyplot as plt
+
+    axis = p_axis(part)
+    x = part[axis].values
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for rule in part.rule.values:
+        acc = part.test_accuracy.sel(rule=rule).transpose("seed", axis).values
+        mean, sd = seed_mean(acc), seed_sd(acc)
+        line, = ax.plot(x, mean, marker="o", ms=4, label=rule)
+        ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
+        star = sample_complexity(x, acc, threshold)
+        if star.bound == "=":
+            ax.plot([star.value], [threshold], marker="|", ms=14, color=line.get_color())
+    ax.axhline(threshold, color="grey", lw=0.8, ls="--")
+    scale = 1.0 if axis == "P_scale" else float(np.nanmax(part["sample_complexity_scale"].values))
+    ax.axvline(scale, color="grey", lw=0.8, ls=":", label="n_c m^L")
+    ax.set(xscale="log", ylim=(0, 1.02), ylabel="test accuracy",
+           xlabel="P / (n_c m^L)" if axis == "P_scale" else "training-set size P",
+           title=part.attrs.get("title", ""))
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def _p_star_bars(part, path, threshold):
+    import matplotlib.pyplot as plt
+
+    axis = p_axis(part)
+    x = part[axis].values
+    rules = list(part.rule.values)
+    values, hatches = [], []
+    for rule in rules:
+        star = sample_complexity(x, part.test_accuracy.sel(rule=rule).transpose("seed", axis).values,
+                                 threshold)
+        scale = _scale(part, rule, axis) if axis == "P_scale" else 1.0
+        values.append(star.value * scale)
+        hatches.append("//" if star.bound == ">" else "")
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    bars = ax.bar(rules, values, color="tab:blue", alpha=0.8)
+    for bar, hatch in zip(bars, hatches):
+        bar.set_hatch(hatch)
+    ax.axhline(float(np.nanmax(part["sample_complexity_scale"].values)), color="k", ls=":",
+               label="n_c m^L")
+    ax.set(yscale="log", ylabel=f"P* ({threshold:.0%} test accuracy)",
+           title="P* per rule (hatched: beyond the grid)")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    return _save(fig, path)
+
+
+def _sensitivity(part, path):
+    import matplotlib.pyplot as plt
+
+    axis = p_axis(part)
+    last = part.sel({axis: part[axis].values[-1]})
+    levels = last.level.values
+    fig, axes = plt.subplots(1, len(levels), figsize=(3.2 * len(levels), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, level in zip(axes[0], levels):
+        for rule in last.rule.values:
+            s = last.sensitivity.sel(rule=rule, level=level).transpose("seed", "layer").values
+            ax.plot(last.layer.values, seed_mean(s), marker="o", label=rule)
+        ax.set(title=f"productions below level {level} redrawn", xlabel="hidden layer",
+               xticks=last.layer.values)
+    axes[0][0].set_ylabel("synonymic sensitivity")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"after training at {axis} = {last[axis].values:g}", fontsize=9)
+    return _save(fig, path)
+
+
+def _alignment(part, path):
+    import matplotlib.pyplot as plt
+
+    axis = p_axis(part)
+    has = np.isfinite(part.update_alignment).any(["rule", "seed", "checkpoint", "projection"])
+    chosen = part.sel({axis: part[axis].values[has.values][-1]})
+    projections = chosen.projection.values
+    fig, axes = plt.subplots(1, len(projections), figsize=(3.0 * len(projections), 3.2),
+                             sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], projections):
+        for rule in chosen.rule.values:
+            a = chosen.update_alignment.sel(rule=rule, projection=k).transpose("seed", "checkpoint")
+            ax.plot(chosen.checkpoint.values, seed_mean(a.values), label=rule)
+        ax.set(title=f"projection {k}" + (" (readout)" if k == projections[-1] else ""),
+               xlabel="checkpoint", ylim=(-1, 1.05))
+    axes[0][0].set_ylabel("cosine with backprop's update")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g}", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,149 @@
+"""Sweeps: every cell of an experiment is one task on dask.distributed.
+
+Each finished cell writes one netCDF file atomically (a temporary name, then a rename), so a
+file under its final name is always complete; a rerun skips the cells already on disk. A
+worker lost mid-cell is replaced and the cell rescheduled by dask; a cell that runs twice
+rewrites the same file with the same content, so nothing is duplicated. The cells combine
+into one Dataset over the grid's axes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .errors import ParameterError, PlasticitySimError
+from .experiment import Cell, Experiment
+from .io import write_dataset
+from .provenance import global_attrs
+
+AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
+             "P_scale": ("training-set size / (n_classes m^L)", "1"),
+             "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
+             "L": ("levels of the hierarchy", "1"), "m": ("synonyms per symbol", "1"),
+             "v": ("vocabulary size", "1"), "n_classes": ("classes", "1")}
+
+
+def run_cell(cell: Cell, cells_dir: str) -> str:
+    """Train one cell (an ensemble over its seeds) and write its file; returns its path."""
+    import torch
+
+    from .analysis.alignment import AlignmentMonitor
+    from .backends.torch.train import train
+
+    if cell.run["device"] == "cpu":
+        torch.set_num_threads(1)  # one process per core: no oversubscription
+    run = cell.run
+    monitors = [AlignmentMonitor(run["alignment_every"])] if run["alignment_every"] else []
+    rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
+                dtype=run["dtype"], device=run["device"], monitors=monitors, quiet=True,
+                on_divergence="mask", sensitivity_samples=run["sensitivity_samples"])
+    ds = rec.to_dataset()
+    for name, dim in (("signal_alignment", "layer"), ("update_alignment", "projection")):
+        if name in ds:  # late in training: the mean of the last five checkpoints
+            ds[f"{name}_late"] = ds[name].isel(checkpoint=slice(-5, None)).mean("checkpoint")
+            ds[f"{name}_late"].attrs.update(long_name=ds[name].attrs["long_name"] +
+                                            ", mean of the last five checkpoints", units="1")
+    ds["P"] = xr.Variable((), cell.P, {"long_name": "training-set size", "units": "1"})
+    ds["sample_complexity_scale"] = xr.Variable(
+        (), cell.grammar.sample_complexity_scale, {"long_name": "n_classes * m^L", "units": "1"})
+    ds.attrs.update(cell_key=cell.key, cell_axes=json.dumps(cell.axes), cell_complete=1)
+    path = Path(cells_dir) / f"{cell.key}.nc"
+    write_dataset(ds, path)
+    return str(path)
+
+
+def finished(cells_dir: Path, cell: Cell) -> bool:
+    """A cell is finished when its final-name file opens and says it is complete."""
+    path = cells_dir / f"{cell.key}.nc"
+    if not path.exists():
+        return False
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return int(ds.attrs.get("cell_complete", 0)) == 1 and ds.attrs.get("cell_key") == cell.key
+    except (OSError, ValueError):
+        return False
+
+
+def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
+              n_workers: int | None = None, quiet: bool = False, cell_fn=run_cell,
+              result_name: str | None = None, echo=print) -> xr.Dataset:
+    """Run the cells not yet on disk, then combine all of them; returns the combined Dataset."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    out_dir = Path(out_dir)
+    cells_dir = out_dir / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in experiment.cells if not finished(cells_dir, c)]
+    skipped = len(experiment.cells) - len(todo)
+    echo(f"{experiment.title}: {len(experiment.cells)} cells; skipping {skipped} already on disk; "
+         f"running {len(todo)}")
+    failures = []
+    if todo:
+        started = time.time()
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            workers = n_workers or os.cpu_count() or 1
+            client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None))
+        try:
+            futures = {client.submit(cell_fn, cell, str(cells_dir), key=cell.key, retries=2,
+                                     pure=False): cell for cell in todo}
+            progress = tqdm(total=len(todo), desc="cells", unit="cell", disable=quiet)
+            for future in as_completed(futures):
+                cell = futures[future]
+                try:
+                    future.result()
+                except Exception as err:  # one failed cell must not lose the others
+                    failures.append((cell, err))
+                progress.update()
+            progress.close()
+        finally:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        echo(f"ran {len(todo) - len(failures)} cells in {time.time() - started:.0f} s")
+    for cell, err in failures:
+        echo(f"cell {cell.key} {cell.axes} failed: {type(err).__name__}: {err}")
+    result = combine(experiment, cells_dir)
+    name = result_name or (experiment.path.stem if experiment.path else _slug(experiment.title))
+    write_dataset(result, out_dir / (name if name.endswith((".nc", ".zarr")) else f"{name}.nc"))
+    if failures:
+        raise PlasticitySimError(f"{len(failures)} of {len(experiment.cells)} cells failed (see "
+                                 "above); the others are on disk and a rerun retries only these")
+    return result
+
+
+def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
+    """One Dataset over the grid's axes (missing cells are NaN)."""
+    parts = []
+    for cell in experiment.cells:
+        if not finished(cells_dir, cell):
+            continue
+        ds = xr.load_dataset(cells_dir / f"{cell.key}.nc", engine="h5netcdf")
+        ds.attrs = {}
+        ds = ds.expand_dims({axis: [value] for axis, value in cell.axes.items()})
+        parts.append(ds)
+    if not parts:
+        raise ParameterError("experiment", "no cell finished; nothing to combine")
+    merged = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="override")
+    merged = merged.reindex({axis: values for axis, values in experiment.axes.items()})
+    for axis in experiment.axes:
+        long_name, units = AXIS_DOCS.get(axis, (axis, "1"))
+        merged[axis].attrs.update(long_name=long_name, units=units)
+    merged.attrs.update(global_attrs(experiment.title, experiment.spec),
+                        experiment=experiment.to_json(), axes=json.dumps(list(experiment.axes)),
+                        cells=len(experiment.cells), cells_finished=len(parts))
+    return merged
+
+
+def _slug(title: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")[:60] or "sweep"
+

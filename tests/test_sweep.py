@@ -1,0 +1,191 @@
+"""The sweep runner on a real dask LocalCluster of two worker processes."""
+
+import os
+import sys
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from plasticity_sim import ParameterError
+from plasticity_sim.cli import main
+from plasticity_sim.experiment import Experiment, build_experiment, load_experiment
+from plasticity_sim.sweep import finished, run_cell, run_sweep
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+
+SPEC = {
+    "title": "tiny sweep",
+    "grammar": {"v": 4, "n_classes": 4, "m": 4, "s": 2, "L": 3},
+    "grid": {"rule": ["bp", "dfa"], "P": [32, 64], "width": [8]},
+    "run": {"seeds": [0, 1], "n_test": 50, "epochs": 2, "sensitivity_samples": 20},
+}
+
+
+def logged_cell(cell, cells_dir):
+    """run_cell, leaving one line per finished call in calls.log."""
+    path = run_cell(cell, cells_dir)
+    with open(Path(cells_dir).parent / "calls.log", "a") as log:
+        log.write(cell.key + "\n")
+    return path
+
+
+def killing_cell(cell, cells_dir):
+    """Kills its worker process the first time it meets cell 1 (fault injection)."""
+    marker = Path(cells_dir).parent / "killed-once"
+    if cell.index == 1 and not marker.exists():
+        marker.write_text("x")
+        os._exit(1)
+    return logged_cell(cell, cells_dir)
+
+
+def calls(out: Path) -> list[str]:
+    log = out / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    return build_experiment(SPEC)
+
+
+def sweep(experiment, out, **kw):
+    return run_sweep(experiment, out, n_workers=2, quiet=True, echo=lambda *_: None, **kw)
+
+
+def test_a_sweep_completes_and_combines(experiment, tmp_path):
+    result = sweep(experiment, tmp_path, cell_fn=logged_cell)
+    assert sorted(calls(tmp_path)) == sorted(c.key for c in experiment.cells)
+    assert result.test_accuracy.dims == ("rule", "P", "width", "seed")
+    assert result.sizes == {**result.sizes, "rule": 2, "P": 2, "seed": 2, "width": 1}
+    assert np.isfinite(result.test_accuracy.values).all()
+    assert result.sensitivity.dims == ("rule", "P", "width", "seed", "layer", "level")
+    on_disk = xr.load_dataset(tmp_path / "tiny_sweep.nc")
+    assert on_disk.P.attrs == {"long_name": "training-set size", "units": "1"}
+    assert on_disk.test_accuracy.attrs["long_name"]
+    for attr in ("title", "source", "history", "Conventions", "experiment"):
+        assert attr in on_disk.attrs
+    assert '"rule": ["bp", "dfa"]' in on_disk.attrs["experiment"]
+    assert on_disk.attrs["cells_finished"] == 4
+    assert list(on_disk.rule.values) == ["bp", "dfa"]
+
+
+def test_an_interrupted_sweep_reruns_only_the_missing_cells(experiment, tmp_path):
+    first_two = Experiment(experiment.title, None, experiment.spec, experiment.axes,
+                           experiment.cells[:2])
+    sweep(first_two, tmp_path, cell_fn=logged_cell)       # "interrupted" after two cells
+    messages = []
+    run_sweep(experiment, tmp_path, n_workers=2, quiet=True, echo=messages.append,
+              cell_fn=logged_cell)
+    assert "skipping 2 already on disk; running 2" in messages[0]
+    keys = calls(tmp_path)
+    assert sorted(keys) == sorted(c.key for c in experiment.cells)   # each exactly once
+    assert len(list((tmp_path / "cells").glob("cell-*.nc"))) == 4
+
+
+def test_a_worker_killed_during_a_cell_does_not_lose_it(experiment, tmp_path):
+    result = sweep(experiment, tmp_path, cell_fn=killing_cell)
+    assert (tmp_path / "killed-once").exists()
+    assert sorted(calls(tmp_path)) == sorted(c.key for c in experiment.cells)
+    assert np.isfinite(result.test_accuracy.values).all()
+
+
+def test_half_written_files_are_never_taken_for_finished_cells(experiment, tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    cell = experiment.cells[0]
+    (cells / f".{cell.key}.nc.0123.tmp.nc").write_bytes(b"\x89HDF\r\n partial")
+    (cells / f"{cell.key}.nc").write_bytes(b"\x89HDF\r\n partial")  # a non-atomic writer's corpse
+    assert not finished(cells, cell)
+    messages = []
+    run_sweep(experiment, tmp_path, n_workers=2, quiet=True, echo=messages.append,
+              cell_fn=logged_cell)
+    assert "skipping 0 already on disk; running 4" in messages[0]
+    assert finished(cells, cell)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["grid"].update(rule=["bp", "backprop"]), "rule: must be one of"),
+    (lambda s: s.pop("grammar"), "missing section \\[grammar\\]"),
+    (lambda s: s["grid"].update(P=[]), "axis 'P' needs a non-empty list"),
+    (lambda s: s["grid"].pop("rule"), "needs a `rule` axis"),
+    (lambda s: s["grid"].update(P_scale=[1]), "exactly one of `P` and `P_scale`"),
+    (lambda s: s["grammar"].pop("m"), "lacks \\['m'\\]"),
+    (lambda s: s["grid"].update(width=[0]), "width: must be >= 1"),
+    (lambda s: s["run"].update(gpus=2), "unknown keys \\['gpus'\\]"),
+    (lambda s: s["grid"].update(P=[70000]), "leaves no test inputs"),
+    (lambda s: s.update(extras={}), "unknown sections"),
+])
+def test_bad_experiment_files_fail_before_any_work(change, message, tmp_path):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    change(spec)
+    with pytest.raises(ParameterError, match=message):
+        build_experiment(spec)
+
+
+def test_p_scale_and_linked_axes(tmp_path):
+    path = tmp_path / "e.toml"
+    path.write_text('''
+[grammar]
+s = 2
+L = 2
+[grid]
+rule = ["bp"]
+P_scale = [0.5, 2]
+[[grid.together]]
+v = [4, 6]
+n_classes = [4, 6]
+m = [4, 6]
+[models.fast_bp]
+rule = "bp"
+lr = 0.2
+''')
+    exp = load_experiment(path)
+    assert [(c.axes["v"], c.axes["m"], c.P) for c in exp.cells] == [
+        (4, 4, 32), (6, 6, 108), (4, 4, 128), (6, 6, 432)]
+
+
+def test_the_shipped_experiment_files_are_valid():
+    folder = Path(__file__).parents[1] / "experiments"
+    files = sorted(folder.glob("*.toml"))
+    assert {"demo.toml", "sample_complexity.toml", "masking.toml", "sensitivity.toml"} <= {f.name for f in files}
+    for path in files:
+        assert load_experiment(path).cells
+
+
+def test_sweep_and_plot_commands(tmp_path):
+    exp = tmp_path / "e.toml"
+    exp.write_text('''
+title = "cli sweep"
+[grammar]
+v = 4
+n_classes = 4
+m = 4
+s = 2
+L = 3
+[grid]
+rule = ["bp", "dfa"]
+P = [32, 64]
+width = [8]
+[run]
+seeds = [0]
+n_test = 50
+epochs = 2
+alignment_every = 1
+''')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", str(exp), "--out", str(out), "--workers", "2",
+                                       "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "| rule | P* (90%) |" in result.output
+    for name in ("accuracy", "p_star", "alignment"):
+        assert (out / f"{name}.png").exists() and (out / f"{name}.pdf").exists()
+    again = CliRunner().invoke(main, ["plot", str(out / "e.nc"), "--out", str(tmp_path / "figs")])
+    assert again.exit_code == 0 and (tmp_path / "figs" / "accuracy.png").exists()
+    bad = CliRunner().invoke(main, ["sweep", str(tmp_path / "missing.toml"), "--out", str(out)])
+    assert bad.exit_code == 2 and "no such experiment file" in bad.output
