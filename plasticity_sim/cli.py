@@ -119,16 +119,19 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
 @click.option("--scheduler", help="address of a running dask scheduler (default: a LocalCluster)")
 @click.option("--workers", type=int, help="LocalCluster workers (default: one per core)")
 @click.option("--plot/--no-plot", default=True, show_default=True, help="write the figures too")
+@click.option("--format", "fmt", type=click.Choice(["netcdf", "zarr"]), default="netcdf",
+              show_default=True, help="format of the combined result")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def sweep(experiment_file, out, scheduler, workers, plot, quiet):
+def sweep(experiment_file, out, scheduler, workers, plot, fmt, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
     from .experiment import load_experiment
     from .plots import p_star_table, plot_result
     from .sweep import run_sweep
 
     experiment = load_experiment(experiment_file)
+    name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     result = run_sweep(experiment, out, scheduler=scheduler, n_workers=workers, quiet=quiet,
-                       echo=click.echo)
+                       echo=click.echo, result_name=name)
     click.echo("\n" + p_star_table(result))
     if plot:
         for path in plot_result(result, out):

@@ -43,9 +43,10 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
         largest = f"{axis} = {x[-1]:g}"
         head = f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | " \
                f"P* / (n_c m^L) | accuracy at {largest} |"
-        has_alignment = "signal_alignment_late" in part
+        has_alignment = "signal_alignment_mean" in part
         if has_alignment:
-            head += " delta alignment with bp, layers 1..L | update alignment with bp, layers 1..L |"
+            head += (" delta alignment with bp over training, layers 1..L |"
+                     " update alignment with bp over training, layers 1..L |")
         rows += [head, "|" + "---|" * (head.count("|") - 1)]
         for rule in part.rule.values:
             acc = part.test_accuracy.sel(rule=rule).transpose("seed", axis).values
@@ -58,7 +59,7 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             row = (f"| {rule} | {prefix}{p_value:.0f} | {prefix}{ratio:.2g} | "
                    f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} |")
             if has_alignment:
-                for name in ("signal_alignment_late", "update_alignment_late"):
+                for name in ("signal_alignment_mean", "update_alignment_mean"):
                     row += " " + " / ".join(f"{a:.2f}" for a in _late(part, rule, name, axis)) + " |"
             rows.append(row)
         rows.append("")
@@ -66,7 +67,7 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
 
 
 def _late(part, rule, name, axis) -> np.ndarray:
-    """Late-training alignment per layer, mean over seeds, at the largest P that has it
+    """Alignment per layer over training, mean over seeds, at the largest P that has it
     (hidden layers only for update alignment)."""
     values = part[name].sel(rule=rule)
     other = [d for d in values.dims if d not in (axis, "seed")]
@@ -181,7 +182,9 @@ def _sensitivity(part, path):
     return _save(fig, path)
 
 
-def _alignment(part, path):
+def _alignment(part, path, window: int = 25):
+    """Cosine with backprop's update over training, per projection; a running mean over
+    ``window`` checkpoints, mean over seeds, against epochs (presentations / P)."""
     import matplotlib.pyplot as plt
 
     axis = p_axis(part)
@@ -193,10 +196,21 @@ def _alignment(part, path):
     for ax, k in zip(axes[0], projections):
         for rule in chosen.rule.values:
             a = chosen.update_alignment.sel(rule=rule, projection=k).transpose("seed", "checkpoint")
-            ax.plot(chosen.checkpoint.values, seed_mean(a.values), label=rule)
+            mean = seed_mean(a.values)
+            keep = np.isfinite(mean)
+            if not keep.any():
+                continue
+            smooth = np.convolve(mean[keep], np.ones(window) / window, mode="valid") \
+                if keep.sum() > window else mean[keep]
+            size = chosen["training_set_size"].sel(rule=rule) if "training_set_size" in chosen \
+                else chosen["P"]
+            when = (chosen.checkpoint_presentation.sel(rule=rule).values + 1) / float(size)
+            when = when[keep][len(mean[keep]) - len(smooth):]
+            ax.plot(when, smooth, label=rule)
         ax.set(title=f"projection {k}" + (" (readout)" if k == projections[-1] else ""),
-               xlabel="checkpoint", ylim=(-1, 1.05))
+               xlabel="epoch", ylim=(-0.2, 1.05), xscale="log")
     axes[0][0].set_ylabel("cosine with backprop's update")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g}", fontsize=9)
+    fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g} (running mean over "
+                 f"{window} checkpoints)", fontsize=9)
     return _save(fig, path)

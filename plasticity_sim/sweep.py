@@ -44,12 +44,13 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
                 dtype=run["dtype"], device=run["device"], monitors=monitors, quiet=True,
                 on_divergence="mask", sensitivity_samples=run["sensitivity_samples"])
     ds = rec.to_dataset()
-    for name, dim in (("signal_alignment", "layer"), ("update_alignment", "projection")):
-        if name in ds:  # late in training: the mean of the last five checkpoints
-            ds[f"{name}_late"] = ds[name].isel(checkpoint=slice(-5, None)).mean("checkpoint")
-            ds[f"{name}_late"].attrs.update(long_name=ds[name].attrs["long_name"] +
-                                            ", mean of the last five checkpoints", units="1")
-    ds["P"] = xr.Variable((), cell.P, {"long_name": "training-set size", "units": "1"})
+    for name in ("signal_alignment", "update_alignment"):
+        if name in ds:  # over the whole of training (checkpoints of stopped members are NaN)
+            ds[f"{name}_mean"] = ds[name].mean("checkpoint", skipna=True)
+            ds[f"{name}_mean"].attrs.update(long_name=ds[name].attrs["long_name"] +
+                                            ", mean over training", units="1")
+    ds["training_set_size"] = xr.Variable((), cell.P, {"long_name": "training-set size P",
+                                                       "units": "1"})
     ds["sample_complexity_scale"] = xr.Variable(
         (), cell.grammar.sample_complexity_scale, {"long_name": "n_classes * m^L", "units": "1"})
     ds.attrs.update(cell_key=cell.key, cell_axes=json.dumps(cell.axes), cell_complete=1)

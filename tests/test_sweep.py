@@ -187,5 +187,9 @@ alignment_every = 1
         assert (out / f"{name}.png").exists() and (out / f"{name}.pdf").exists()
     again = CliRunner().invoke(main, ["plot", str(out / "e.nc"), "--out", str(tmp_path / "figs")])
     assert again.exit_code == 0 and (tmp_path / "figs" / "accuracy.png").exists()
+    rerun = CliRunner().invoke(main, ["sweep", str(exp), "--out", str(out), "--format", "zarr",
+                                      "--no-plot", "--quiet"])
+    assert "skipping 4 already on disk; running 0" in rerun.output
+    assert xr.open_zarr(out / "e.zarr", consolidated=False).test_accuracy.shape[:2] == (2, 2)
     bad = CliRunner().invoke(main, ["sweep", str(tmp_path / "missing.toml"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such experiment file" in bad.output

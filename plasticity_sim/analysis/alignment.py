@@ -17,7 +17,7 @@ def cosine_per_member(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class AlignmentMonitor:
     """Every ``every`` steps, compares the rule with backprop on the same batch and weights.
 
-    Records, per member, checkpoint and layer:
+    Records, per member, checkpoint and layer (NaN once a member has stopped):
     ``update_alignment``: cosine between the rule's weight update and backprop's
     (the negative gradient), per forward projection;
     ``signal_alignment``: cosine between the rule's delta_l and backprop's delta_l for the
@@ -43,8 +43,10 @@ class AlignmentMonitor:
 
     def observe(self, trainer, step, presentation, x, t, U, state):
         U_bp, _, state_bp = self.bp.compute(trainer.S, x, t, True)
+        frozen = ~trainer.active.bool().cpu().numpy()  # a stopped network has nothing to align
         self.presentations.append(presentation)
-        self.updates.append([cosine_per_member(U[n], U_bp[n]).cpu().numpy() for n in self.names])
+        self.updates.append([np.where(frozen, np.nan, cosine_per_member(U[n], U_bp[n]).cpu().numpy())
+                             for n in self.names])
         if self.has_delta:
             per_layer = []
             for l in self.layers:
@@ -53,7 +55,8 @@ class AlignmentMonitor:
                 cos = (a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2)).clamp_min(1e-300)
                 defined = (a.norm(dim=2) > 0) & (b.norm(dim=2) > 0)  # a silent layer has no direction
                 mean = (cos * defined).sum(1) / defined.sum(1).clamp_min(1)
-                per_layer.append(torch.where(defined.any(1), mean, torch.nan).cpu().numpy())
+                mean = torch.where(defined.any(1), mean, torch.nan).cpu().numpy()
+                per_layer.append(np.where(frozen, np.nan, mean))
             self.signals.append(per_layer)
 
     def record(self, rec):
