@@ -94,22 +94,33 @@ def parse_seeds(text: str) -> list[int]:
               help="record alignment with backprop every N steps (0: off)")
 @click.option("--sensitivity-samples", type=int, default=0,
               help="synonymic sensitivity on N test inputs after training (0: off)")
+@click.option("--pairs", type=click.Choice(["views", "fixations", "siblings"]),
+              help="pairing scheme of a self-supervised rule")
+@click.option("--k", "k", type=int, help="pairs share the latents at levels <= k (default L-1)")
+@click.option("--T", "T", type=int, help="presentations per fixation")
+@click.option("--negatives", type=int, help="negative pairs per positive one")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="a rule parameter, e.g. --param retrodiction=0 (repeatable)")
+@click.option("--probes/--no-probes", default=None,
+              help="linear probes of every layer (default: for rules not trained by the error)")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
-          batch_size, n_test, alignment_every, sensitivity_samples, device, dtype, out, quiet):
+          batch_size, n_test, alignment_every, sensitivity_samples, pairs, k, T, negatives, params,
+          probes, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
-    from .runs import train_command
+    from .runs import parse_params, train_command
 
-    train_command(model_file=model_file, rule=rule, arch=arch, width=width,
+    train_command(model_file=model_file, rule=rule,
+                  changes=dict(arch=arch, width=width, epochs=epochs, batch_size=batch_size,
+                               pairs=pairs, k=k, T=T, negatives=negatives, **parse_params(params)),
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
-                  seeds=parse_seeds(seeds), epochs=epochs, lr=lr, batch_size=batch_size,
-                  n_test=n_test, alignment_every=alignment_every,
-                  sensitivity_samples=sensitivity_samples, device=device, dtype=dtype,
-                  out=out, quiet=quiet)
+                  seeds=parse_seeds(seeds), lr=lr, n_test=n_test, alignment_every=alignment_every,
+                  sensitivity_samples=sensitivity_samples, probes=probes, device=device,
+                  dtype=dtype, out=out, quiet=quiet)
 
 
 @main.command()

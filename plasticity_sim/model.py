@@ -30,12 +30,18 @@ from .rules.rule import LOSSES, Rule
 
 @dataclass(frozen=True)
 class Training:
-    """SGD hyperparameters. The update of every plastic variable is averaged over the
-    minibatch and scaled by ``lr``; momentum and weight decay as in torch.optim.SGD."""
+    """Optimizer hyperparameters. The update of every plastic variable is averaged over the
+    minibatch and scaled by ``lr``; momentum and weight decay as in torch.optim.SGD, or
+    Adam's per-synapse normalization of the update (torch.optim.Adam with L2 decay)."""
 
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 0.0
+    #: "sgd" (with ``momentum``) or "adam" (betas 0.9, 0.999; ``momentum`` unused)
+    optimizer: str = "sgd"
+    #: learning rate of the readout projection (default: ``lr``), e.g. for a local readout
+    #: that learns faster than a slow Hebbian rule below it
+    readout_lr: float | None = None
     batch_size: int = 32
     epochs: int = 200
     loss_threshold: float = 1e-3
@@ -46,6 +52,10 @@ class Training:
             raise ParameterError("lr", f"must be > 0; got {self.lr}")
         if not 0 <= self.momentum < 1:
             raise ParameterError("momentum", f"must lie in [0, 1); got {self.momentum}")
+        if self.readout_lr is not None and not self.readout_lr > 0:
+            raise ParameterError("readout_lr", f"must be > 0; got {self.readout_lr}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ParameterError("optimizer", f"must be 'sgd' or 'adam'; got {self.optimizer!r}")
         if not self.weight_decay >= 0:
             raise ParameterError("weight_decay", f"must be >= 0; got {self.weight_decay}")
         require_int("batch_size", self.batch_size, minimum=1)
@@ -67,7 +77,66 @@ RULE_DEFAULTS: dict[str, dict] = {
     "sign_symmetry": dict(lr=0.1),
     "dfa": dict(lr=0.005),
     "drtp": dict(lr=0.01, activation="tanh"),
+    # self-supervised and Hebbian rules: scans at v = n_c = 8, m = 4, L = 3, P = 4096, views
+    # with k = 1 (README, "Self-supervised rules")
+    "clapp": dict(lr=0.1),
+    "clapp_nce": dict(lr=0.1),
+    "clapp_top": dict(lr=0.1),
+    "lpl": dict(lr=0.0003, readout_lr=0.05, negatives=0),
+    "vicreg_local": dict(lr=0.001, readout_lr=0.05, negatives=0),
+    "oja": dict(lr=0.0001, readout_lr=0.05),
+    "bcm": dict(lr=0.00001, readout_lr=0.05),
 }
+
+
+SCHEMES = ("views", "fixations", "siblings")
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How a self-supervised rule gets its pairs; every input it sees counts toward P.
+
+    - ``views``: P/2 training trees, each with one view that keeps its latents at levels
+      <= k and redraws everything below (drawn once, reused every epoch); a pair is (tree,
+      its view), a negative pairs a tree with another tree's view;
+    - ``fixations``: P/T trees, each fixated for T presentations (itself, then T-1 redraws
+      below level k, drawn once); consecutive presentations are a pair, positive within a
+      fixation, negative across the saccade to the next tree;
+    - ``siblings``: P trees; a unit's context is its sibling position (the next child of the
+      same parent), a negative takes the sibling from another tree. The context is held fixed.
+
+    ``negatives``: negative pairs per positive one (views, siblings). ``k`` defaults to 1.
+    """
+
+    scheme: str | None = None
+    k: int | None = None
+    T: int = 4
+    negatives: int = 1
+
+    def __post_init__(self):
+        if self.scheme not in (None, *SCHEMES):
+            raise ParameterError("pairs", f"must be one of {', '.join(SCHEMES)}; got {self.scheme!r}")
+        if self.k is not None:
+            require_int("k", self.k, minimum=0)
+        require_int("T", self.T, minimum=2)
+        require_int("negatives", self.negatives, minimum=0)
+
+    @property
+    def context(self) -> str | None:
+        """How the compiled network gets the context: a second input, or sibling positions."""
+        return None if self.scheme is None else ("siblings" if self.scheme == "siblings" else "input")
+
+    @property
+    def inputs_per_tree(self) -> int:
+        return {None: 1, "views": 2, "fixations": self.T, "siblings": 1}[self.scheme]
+
+    def level(self, grammar: Grammar) -> int:
+        """k: the given one, or 1 (class and level-1 latents kept; best of k = 0, 1, 2 for
+        CLAPP with views at L = 3), or 0 when L = 1."""
+        k = min(1, grammar.L - 1) if self.k is None else self.k
+        if k > grammar.L:
+            raise ParameterError("k", f"must lie in [0, L={grammar.L}]; got {k}")
+        return k
 
 
 @dataclass(frozen=True)
@@ -80,6 +149,7 @@ class Model:
     loss: str = "cross_entropy"
     neuron: NeuronModel = field(default_factory=NeuronModel)
     training: Training = field(default_factory=Training)
+    pairing: Pairing = field(default_factory=Pairing)
     name: str = ""
 
     def __post_init__(self):
@@ -88,6 +158,16 @@ class Model:
         if self.loss not in LOSSES:
             raise ParameterError("loss", f"must be one of {', '.join(LOSSES)}; got {self.loss!r}")
         require_int("width", self.width, minimum=1)
+        if self.rule.needs_pairs and self.pairing.scheme is None:
+            raise ParameterError("pairs", f"rule {self.rule.name!r} learns from pairs: choose "
+                                 f"{', '.join(SCHEMES)} (--pairs, or [pairs] scheme in a model file)")
+        if self.pairing.scheme is not None and not self.rule.needs_pairs:
+            raise ParameterError("pairs", f"rule {self.rule.name!r} uses no pairs; drop "
+                                 f"pairs = {self.pairing.scheme!r}")
+        if self.pairing.negatives and self.pairing.scheme in ("views", "siblings") \
+                and self.training.batch_size < 2:
+            raise ParameterError("batch_size", "negatives come from other presentations of the "
+                                 "minibatch: use batch_size >= 2 (or negatives = 0)")
         if not self.name:
             object.__setattr__(self, "name", f"{self.rule.name}_{self.arch}")
 
@@ -97,35 +177,50 @@ class Model:
 
     def replace(self, **changes) -> "Model":
         """A copy with model fields, or training fields (lr, epochs, ...), changed."""
+        changes = dict(changes)
+        if "pairs" in changes:  # the scheme's name, as on the command line
+            changes["scheme"] = changes.pop("pairs")
         train_fields = {f.name for f in dataclasses.fields(Training)}
         neuron_fields = {f.name for f in dataclasses.fields(NeuronModel)}
+        pair_fields = {f.name for f in dataclasses.fields(Pairing)}
         model_fields = {f.name for f in dataclasses.fields(Model)}
-        unknown = set(changes) - train_fields - neuron_fields - model_fields
+        params = {k: v for k, v in changes.items() if k in self.rule.params}
+        unknown = set(changes) - train_fields - neuron_fields - pair_fields - model_fields - set(params)
         if unknown:
             raise ParameterError("model", f"unknown settings {sorted(unknown)}")
-        training = dataclasses.replace(self.training, **{k: v for k, v in changes.items()
-                                                         if k in train_fields})
-        neuron = dataclasses.replace(self.neuron, **{k: v for k, v in changes.items()
-                                                     if k in neuron_fields})
-        own = {k: v for k, v in changes.items() if k in model_fields}
-        return dataclasses.replace(self, training=training, neuron=neuron, **own)
+        pick = lambda names: {k: v for k, v in changes.items() if k in names}  # noqa: E731
+        own = pick(model_fields)
+        rule = own.pop("rule", self.rule)
+        pairing = dataclasses.replace(self.pairing, **pick(pair_fields))
+        if pairing.scheme == "siblings" and "retrodiction" in rule.params \
+                and "retrodiction" not in params:
+            params["retrodiction"] = 0.0  # siblings hold the context fixed: nothing to retrodict
+        return dataclasses.replace(
+            self, rule=rule.with_params(**params) if params else rule,
+            training=dataclasses.replace(self.training, **pick(train_fields)),
+            neuron=dataclasses.replace(self.neuron, **pick(neuron_fields)), pairing=pairing, **own)
 
     @classmethod
     def for_rule(cls, rule: str | Rule, **changes) -> "Model":
         """The default model of a rule (its RULE_DEFAULTS), with ``changes`` applied."""
         rule = get_rule(rule) if isinstance(rule, str) else rule
-        return cls(rule=rule).replace(**{**RULE_DEFAULTS.get(rule.name, {}), **changes})
+        settings = {**RULE_DEFAULTS.get(rule.name, {}), **changes}
+        if rule.needs_pairs and "pairs" not in settings and "scheme" not in settings:
+            settings["pairs"] = "views"  # a pair rule needs some scheme; views is the default
+        scheme = settings.pop("pairs", settings.pop("scheme", None))
+        return cls(rule=rule, pairing=Pairing(scheme=scheme)).replace(**settings)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "model": {"rule": self.rule.name, "arch": self.arch,
                                              "width": self.width, "depth": self.depth,
                                              "bias": self.bias, "loss": self.loss},
                 "neuron": dataclasses.asdict(self.neuron),
-                "training": dataclasses.asdict(self.training), "rule": self.rule.to_dict()}
+                "training": dataclasses.asdict(self.training),
+                "pairs": dataclasses.asdict(self.pairing), "rule": self.rule.to_dict()}
 
     @classmethod
     def from_dict(cls, spec: dict) -> "Model":
-        sections = {"name", "model", "neuron", "training", "rule"}
+        sections = {"name", "model", "neuron", "training", "pairs", "rule"}
         if set(spec) - sections:
             raise ParameterError("model file", f"unknown sections {sorted(set(spec) - sections)}; "
                                  f"allowed: {sorted(sections)}")
@@ -141,7 +236,7 @@ class Model:
         if set(model) - allowed:
             raise ParameterError("model file", f"unknown [model] keys {sorted(set(model) - allowed)}")
         changes = {**model, **_section(spec, "neuron", NeuronModel),
-                   **_section(spec, "training", Training)}
+                   **_section(spec, "training", Training), **_section(spec, "pairs", Pairing)}
         if "name" in spec:
             changes["name"] = spec["name"]
         return cls.for_rule(rule, **changes)

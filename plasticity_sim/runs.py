@@ -15,22 +15,38 @@ def resolve_model(model_file=None, rule=None, **changes) -> Model:
     """A model from a file or a library rule, with the given non-None settings changed."""
     if (model_file is None) == (rule is None):
         raise ParameterError("model", "give exactly one of --model FILE and --rule NAME")
-    model = Model.from_toml(model_file) if model_file else Model.for_rule(rule)
-    return model.replace(**{k: v for k, v in changes.items() if v is not None})
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if model_file:
+        return Model.from_toml(model_file).replace(**changes)
+    return Model.for_rule(rule, **changes)
 
 
-def train_command(*, model_file, rule, arch, width, grammar, P, seeds, epochs, lr, batch_size,
-                  n_test, alignment_every, sensitivity_samples, device, dtype, out, quiet):
+def parse_params(items) -> dict:
+    """('retrodiction=0', 'lam1=0.5') -> {'retrodiction': 0.0, 'lam1': 0.5}."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ParameterError("param", f"must look like NAME=NUMBER; got {item!r}")
+    return out
+
+
+def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
+                  sensitivity_samples, probes, device, dtype, out, quiet):
     from .analysis.alignment import AlignmentMonitor
     from .backends.torch.train import train
 
-    model = resolve_model(model_file, rule, arch=arch, width=width, epochs=epochs,
-                          batch_size=batch_size)
+    model = resolve_model(model_file, rule, **changes)
     grammar = Grammar(**grammar)
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
     try:
         rec = train(model, grammar, P, seeds, n_test=n_test, lr=lr, dtype=dtype, device=device,
-                    monitors=monitors, quiet=quiet, sensitivity_samples=sensitivity_samples)
+                    monitors=monitors, quiet=quiet, sensitivity_samples=sensitivity_samples,
+                    probes=probes)
     except DivergenceError as err:
         if err.recording is not None:  # keep what was recorded before the divergence
             err.recording.attrs["status"] = str(err)
@@ -40,7 +56,11 @@ def train_command(*, model_file, rule, arch, width, grammar, P, seeds, epochs, l
     ds = rec.to_dataset()
     write_dataset(ds, out)
     acc = ds["test_accuracy"].values
-    click.echo(f"{model.name}: P={P}, seeds {seeds}: test accuracy {np.mean(acc):.3f} "
-               f"(sd {np.std(acc):.3f}; per seed {np.round(acc, 3).tolist()}), epochs "
+    click.echo(f"{model.name}: P={ds.attrs['P']}, seeds {seeds}: test accuracy {np.mean(acc):.3f} "
+               f"(sd {np.std(acc):.3f}; per seed {np.round(acc, 3).tolist()}; "
+               f"{ds['test_accuracy'].attrs['long_name']}), epochs "
                f"{ds['epochs_trained'].values.tolist()}")
+    if "probe_accuracy" in ds:
+        probe = ds["probe_accuracy"].mean("seed").values
+        click.echo("probe accuracy by layer (0 = input): " + " ".join(f"{a:.3f}" for a in probe))
     click.echo(f"wrote {out}")

@@ -83,3 +83,21 @@ def test_bp_step_equals_torch_sgd_with_momentum():
     for name in trainer.plastic:
         assert np.allclose(trainer.S[name].numpy(), params[name].detach().numpy(), rtol=1e-10,
                            atol=1e-12)
+
+
+def test_bp_step_with_adam_equals_torch_adam():
+    g = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
+    model = Model.for_rule("bp", width=8, lr=0.01, optimizer="adam", weight_decay=0.01)
+    trainer = Trainer(model, g, seeds=[5], dtype="float64")
+    params = {k: v.clone().requires_grad_(True) for k, v in trainer.S.items()}
+    opt = torch.optim.Adam(params.values(), lr=0.01, weight_decay=0.01)
+    for step in range(4):
+        x, t, y = trainer.encode([sample(g, 9, seed=10 + step)])
+        trainer.step(x, t)
+        opt.zero_grad()
+        ref = reference_logits(trainer.net.arch, params, x)
+        (torch.logsumexp(ref, 2) - ref.gather(2, y[..., None])[..., 0]).mean().backward()
+        opt.step()
+    for name in trainer.plastic:
+        assert np.allclose(trainer.S[name].numpy(), params[name].detach().numpy(), rtol=1e-9,
+                           atol=1e-12)

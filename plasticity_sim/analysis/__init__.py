@@ -1,8 +1,9 @@
-"""Analyses: sample complexity, alignment with backprop, synonymic sensitivity."""
+"""Analyses: sample complexity, alignment with backprop, synonymic sensitivity, probes."""
 
 from .alignment import AlignmentMonitor, cosine_per_member
+from .probes import fit_probe, probe_layers
 from .sample_complexity import SampleComplexity, sample_complexity
 from .sensitivity import synonymic_sensitivity
 
 __all__ = ["AlignmentMonitor", "cosine_per_member", "SampleComplexity", "sample_complexity",
-           "synonymic_sensitivity"]
+           "synonymic_sensitivity", "fit_probe", "probe_layers"]

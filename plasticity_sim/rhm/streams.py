@@ -30,7 +30,7 @@ from .grammar import Grammar
 from .samples import Samples, redraw_below, sample
 
 KINDS = ("epochs", "views", "fixations")
-STREAM_PARAMS = ("P", "epochs", "sample_seed", "stream_seed", "k", "T")
+STREAM_PARAMS = ("P", "epochs", "sample_seed", "stream_seed", "k", "T", "fresh")
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,15 +126,18 @@ def epoch_stream(grammar: Grammar, P: int, epochs: int = 1, sample_seed: int = 0
 
 
 def view_stream(grammar: Grammar, P: int, k: int, epochs: int = 1, sample_seed: int = 0,
-                stream_seed: int = 0) -> Stream:
-    """Pairs (training tree, fresh view sharing its latents at levels <= k)."""
-    return _build("views", grammar, P, epochs, sample_seed, stream_seed, k=k, T=2)
+                stream_seed: int = 0, fresh: bool = True) -> Stream:
+    """Pairs (training tree, view sharing its latents at levels <= k). With ``fresh`` each
+    epoch draws new views; without, the views of the first epoch come back every epoch (a
+    fixed set of 2P inputs)."""
+    return _build("views", grammar, P, epochs, sample_seed, stream_seed, k=k, T=2, fresh=fresh)
 
 
 def fixation_stream(grammar: Grammar, P: int, k: int, T: int, epochs: int = 1,
-                    sample_seed: int = 0, stream_seed: int = 0) -> Stream:
-    """Each training tree shown T times (itself, then T-1 redraws below k), then a saccade."""
-    return _build("fixations", grammar, P, epochs, sample_seed, stream_seed, k=k, T=T)
+                    sample_seed: int = 0, stream_seed: int = 0, fresh: bool = True) -> Stream:
+    """Each training tree shown T times (itself, then T-1 redraws below k), then a saccade.
+    Without ``fresh``, the first epoch's redraws come back every epoch (TP inputs)."""
+    return _build("fixations", grammar, P, epochs, sample_seed, stream_seed, k=k, T=T, fresh=fresh)
 
 
 def make_stream(kind: str, grammar: Grammar, **params) -> Stream:
@@ -145,7 +148,7 @@ def make_stream(kind: str, grammar: Grammar, **params) -> Stream:
     return builders[kind](grammar, **params)
 
 
-def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T) -> Stream:
+def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True) -> Stream:
     P = require_int("P", P, minimum=1)
     epochs = require_int("epochs", epochs, minimum=1)
     stream_seed = require_int("stream_seed", stream_seed, minimum=0)
@@ -159,11 +162,15 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T) -> Stream:
     n_pool = P
     for e in range(epochs):
         perm = generator(stream_seed, "rhm.stream.order", e).permutation(P)
-        if redraws_per_tree:
+        if redraws_per_tree and (fresh or e == 0):
             base = train.take(np.repeat(perm, redraws_per_tree))
             parts.append(redraw_below(base, k, generator(stream_seed, "rhm.stream.redraw", e)))
             redrawn = n_pool + np.arange(P * redraws_per_tree).reshape(P, redraws_per_tree)
             n_pool += P * redraws_per_tree
+            first_rows = np.empty_like(redrawn)
+            first_rows[perm] = redrawn  # by training example, for reuse
+        elif redraws_per_tree:
+            redrawn = first_rows[perm]
         if kind == "views":
             order.append(perm)
             partner.append(redrawn[:, 0])
@@ -181,6 +188,7 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T) -> Stream:
     params = dict(P=P, epochs=epochs, sample_seed=sample_seed, stream_seed=stream_seed)
     if kind != "epochs":
         params["k"] = k
+        params["fresh"] = int(fresh)
     if kind == "fixations":
         params["T"] = T
     return Stream(kind=kind, pool=Samples.concat(parts), order=order,

@@ -19,9 +19,10 @@ from ..errors import ParameterError
 
 #: Functions an expression may call (Brian2's names, plus the population-level ones).
 FUNCTIONS = {"exp", "log", "sqrt", "abs", "sign", "tanh", "sin", "cos", "int", "clip",
-             "floor", "ceil", "f", "fprime", "batch_mean"}
-#: Reduction functions: not element-wise, so never separable across synapses.
-REDUCTIONS = {"batch_mean"}
+             "floor", "ceil", "f", "fprime", "batch_mean", "layer_sum", "layer_mean"}
+#: Reductions: batch_mean over the presentations of a minibatch (per unit), layer_sum and
+#: layer_mean over the units of a population (per presentation: a layer-wide signal).
+REDUCTIONS = {"batch_mean", "layer_sum", "layer_mean"}
 
 _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Name,
             ast.Constant, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub,

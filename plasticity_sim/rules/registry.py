@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from ..errors import ParameterError
 from .feedback import FEEDBACK_RULES
+from .hebbian import HEBBIAN_RULES
 from .rule import Rule
+from .self_supervised import SELF_SUPERVISED_RULES
 
-RULES: dict[str, Rule] = {rule.name: rule for rule in FEEDBACK_RULES}
+RULES: dict[str, Rule] = {rule.name: rule for rule in
+                          FEEDBACK_RULES + SELF_SUPERVISED_RULES + HEBBIAN_RULES}
 
 
 def get_rule(name: str) -> Rule:

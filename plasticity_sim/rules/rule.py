@@ -1,23 +1,35 @@
 """A learning rule as equations: the circuit it adds, its neuron variables, its updates.
 
-Per presentation, after the forward pass:
+Per presentation, after the forward pass (and, for rules that learn from pairs, the
+forward pass of the context input):
 
 1. the output population evaluates ``output`` (it knows ``a`` the logits, ``p`` the
    prediction, ``target`` the one-hot label and ``err`` = dLoss/da);
-2. from the top hidden layer down, each hidden population receives its ``pathways``
-   (summed variables) and evaluates ``hidden`` (it knows ``a``, ``r``, the pathway variables,
-   ``f(.)`` and ``fprime(.)`` of its activation, and ``batch_mean(.)``);
-3. every forward projection changes by ``update`` (``readout_update`` for the readout):
-   the per-presentation change of ``w``, in Brian2 synaptic syntax, averaged over a
-   minibatch and scaled by the learning rate. Write it with the sign of the change.
+2. from the top hidden layer down, each hidden population receives its ``transpose`` and
+   ``direct`` pathways, then evaluates ``hidden`` and its ``lateral`` pathways in the order
+   their dependencies allow. It knows ``a``, ``r``; with pairs, ``a_ctx``, ``r_ctx`` (the
+   context's drive and rate) and ``positive`` (1 for a positive pair, 0 for a negative);
+   its ``state`` variables; ``f(.)``, ``fprime(.)``, ``batch_mean(.)``, ``layer_sum(.)``
+   and ``layer_mean(.)``;
+3. every forward projection changes by ``update`` (``readout_update`` for the readout) and
+   every plastic pathway by its own ``update``: per-presentation changes in Brian2
+   synaptic syntax, averaged over a minibatch, scaled by the learning rate (``rate="lr"``)
+   or applied as they are (``rate="direct"``, for running statistics). Write each with the
+   sign of the change;
+4. ``state`` variables take their new values (averaged over the minibatch).
 
 Pathway routes, in Brian2 terms (a summed variable on a Synapses object):
 
 - ``transpose``: through the forward projection from this layer to the one above, summed
   onto the pre-synaptic side: ``fb_pre = w * delta_post : 1 (summed)`` gives W^T delta.
   Per-synapse variables it needs (``b`` for feedback alignment) live on that projection.
-- ``direct``: a new projection from the output population to this layer, summed onto the
-  post-synaptic side: ``fb_post = b * err_pre : 1 (summed)`` (one B_l per layer).
+- ``direct``: a new projection from the output population (``source="top"``: the top hidden
+  population) to this layer, summed onto the post-synaptic side:
+  ``fb_post = b * err_pre : 1 (summed)`` (one B_l per layer).
+- ``lateral``: a new projection from a population to itself (channel to channel at each
+  position, shared over positions in a CNN): ``pred_post = wp * r_ctx_pre : 1 (summed)``.
+- ``lateral_T``: the transpose of the lateral pathway named by ``via``, summed onto its
+  pre-synaptic side: ``retro_pre = wp * r_post : 1 (summed)`` gives Wp^T r.
 """
 
 from __future__ import annotations
@@ -25,12 +37,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from .equations import FUNCTIONS, parse_equations, parse_expression
+from .equations import FUNCTIONS, names_in, parse_equations, parse_expression
 
-ROUTES = ("transpose", "direct")
+ROUTES = ("transpose", "direct", "lateral", "lateral_T")
+RATES = ("lr", "direct")
+FAMILIES = ("feedback", "self_supervised", "hebbian")
 LOSSES = ("cross_entropy", "mse")
-#: Variables every hidden population has, and every output population has.
+#: Variables every hidden population has; with pairs; every output population has.
 HIDDEN_BUILTINS = {"a", "r"}
+PAIR_BUILTINS = {"a_ctx", "r_ctx", "positive"}
 OUTPUT_BUILTINS = {"a", "r", "p", "target", "err"}
 #: Constants every synaptic expression and initializer may read.
 PROJECTION_CONSTANTS = {"fan_in", "fan_out", "pi"}
@@ -44,8 +59,16 @@ class Pathway:
     route: str
     expr: str
     #: per-synapse variables the pathway adds and their initial values, as expressions in
-    #: ``randn`` (a standard normal draw per synapse), ``w``, ``fan_in``, ``fan_out``
+    #: ``randn`` (a standard normal draw per synapse), ``w``, ``eye`` (1 from a unit to
+    #: itself, lateral routes), ``fan_in``, ``fan_out`` and the rule's parameters
     synapses: dict = field(default_factory=dict)
+    #: the lateral pathway whose synapses a ``lateral_T`` route reads
+    via: str | None = None
+    #: where a ``direct`` route starts: the output population, or the top hidden one
+    source: str = "output"
+    #: per-presentation change of the pathway's first synaptic variable (it is fixed if None)
+    update: str | None = None
+    rate: str = "lr"
 
     def __post_init__(self):
         if self.route not in ROUTES:
@@ -53,9 +76,27 @@ class Pathway:
                                  f"{', '.join(ROUTES)}; got {self.route!r}")
         if not self.name.isidentifier():
             raise ParameterError("pathways", f"{self.name!r} is not a variable name")
+        if self.rate not in RATES:
+            raise ParameterError("rate", f"pathway {self.name!r}: must be one of "
+                                 f"{', '.join(RATES)}; got {self.rate!r}")
+        if (self.route == "lateral_T") != (self.via is not None):
+            raise ParameterError("via", f"pathway {self.name!r}: a lateral_T route needs `via` "
+                                 "(the lateral pathway it transposes), and only it")
+        if self.update is not None and (not self.synapses or self.route not in ("lateral", "direct")):
+            raise ParameterError("update", f"pathway {self.name!r}: only a lateral or direct "
+                                 "pathway with its own synapses can be plastic")
+        if self.source not in ("output", "top") or (self.source == "top" and self.route != "direct"):
+            raise ParameterError("source", f"pathway {self.name!r}: a direct route starts at "
+                                 f"'output' or 'top'; got {self.source!r} on a {self.route} route")
         parse_expression(self.expr, where=f"pathway {self.name!r}")
+        if self.update is not None:
+            parse_expression(self.update, where=f"update of pathway {self.name!r}")
         for var, init in self.synapses.items():
             parse_expression(init, where=f"initial value of {var!r} in pathway {self.name!r}")
+
+    @property
+    def plastic_variable(self) -> str | None:
+        return next(iter(self.synapses)) if self.update is not None else None
 
 
 @dataclass(frozen=True)
@@ -69,20 +110,38 @@ class Rule:
     readout_update: str | None = None
     params: dict = field(default_factory=dict)
     reference: str = ""
+    #: persistent per-unit variables: ``name = new value`` lines, evaluated after the updates
+    state: str = ""
+    state_init: dict = field(default_factory=dict)
+    #: "feedback" (trained by the output error), "self_supervised" or "hebbian": the latter two
+    #: are evaluated by linear probes of their hidden layers
+    family: str = "feedback"
 
     def __post_init__(self):
         object.__setattr__(self, "pathways", tuple(self.pathways))
-        self.hidden_equations, self.output_equations  # validate early
+        self.hidden_equations, self.output_equations, self.state_equations  # validate early
         parse_expression(self.update, where=f"rule {self.name!r} update")
         if self.readout_update is not None:
             parse_expression(self.readout_update, where=f"rule {self.name!r} readout_update")
-        clash = set(self.params) & (FUNCTIONS | OUTPUT_BUILTINS | PROJECTION_CONSTANTS | {"w"})
+        reserved = FUNCTIONS | OUTPUT_BUILTINS | PAIR_BUILTINS | PROJECTION_CONSTANTS | {"w", "eye"}
+        clash = set(self.params) & reserved
         if clash:
             raise ParameterError("params", f"rule {self.name!r}: {sorted(clash)} are reserved names")
         for eq in self.hidden_equations + self.output_equations:
-            if eq.name in OUTPUT_BUILTINS or eq.name in self.params:
+            if eq.name in OUTPUT_BUILTINS | PAIR_BUILTINS or eq.name in self.params:
                 raise ParameterError("equations", f"rule {self.name!r}: {eq.name!r} is a built-in "
                                      "variable or parameter and cannot be redefined")
+        names = {p.name for p in self.pathways}
+        for p in self.pathways:
+            if p.via is not None and p.via not in names:
+                raise ParameterError("via", f"rule {self.name!r}: pathway {p.name!r} transposes "
+                                     f"{p.via!r}, which the rule does not define")
+        if self.family not in FAMILIES:
+            raise ParameterError("family", f"rule {self.name!r}: must be one of {', '.join(FAMILIES)}")
+        unknown = {eq.name for eq in self.state_equations} - set(self.state_init)
+        if unknown:
+            raise ParameterError("state_init", f"rule {self.name!r}: give initial values for "
+                                 f"{sorted(unknown)}")
 
     @property
     def hidden_equations(self):
@@ -93,6 +152,10 @@ class Rule:
         return parse_equations(self.output, where=f"rule {self.name!r} output")
 
     @property
+    def state_equations(self):
+        return parse_equations(self.state, where=f"rule {self.name!r} state")
+
+    @property
     def synapse_variables(self) -> dict:
         """Per-synapse variables of the forward projections (besides ``w``), with initializers."""
         out = {}
@@ -101,22 +164,35 @@ class Rule:
                 out.update(pathway.synapses)
         return out
 
+    @property
+    def needs_pairs(self) -> bool:
+        """Whether the rule reads the context (``r_ctx``, ``a_ctx``) or the pair's sign."""
+        texts = [eq.expr for eq in self.hidden_equations + self.state_equations]
+        texts += [p.expr for p in self.pathways] + [p.update for p in self.pathways if p.update]
+        texts += [self.update]
+        read = set().union(*(names_in(parse_expression(t)) for t in texts))
+        pair_names = PAIR_BUILTINS | {n + suffix for n in PAIR_BUILTINS for suffix in ("_pre", "_post")}
+        return bool(read & pair_names)
+
     def with_params(self, **params) -> "Rule":
         unknown = set(params) - set(self.params)
         if unknown:
             raise ParameterError("params", f"rule {self.name!r} has no parameters {sorted(unknown)}; "
                                  f"it has {sorted(self.params) or 'none'}")
-        return Rule(self.name, self.summary, self.hidden, self.output, self.update, self.pathways,
-                    self.readout_update, {**self.params, **params}, self.reference)
+        return Rule(**{**self.to_kwargs(), "params": {**self.params, **params}})
+
+    def to_kwargs(self) -> dict:
+        return dict(name=self.name, summary=self.summary, hidden=self.hidden, output=self.output,
+                    update=self.update, pathways=self.pathways, readout_update=self.readout_update,
+                    params=dict(self.params), reference=self.reference, state=self.state,
+                    state_init=dict(self.state_init), family=self.family)
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name, "summary": self.summary, "hidden": self.hidden,
-            "output": self.output, "update": self.update, "readout_update": self.readout_update,
-            "params": dict(self.params), "reference": self.reference,
-            "pathways": [{"name": p.name, "route": p.route, "expr": p.expr,
-                          "synapses": dict(p.synapses)} for p in self.pathways],
-        }
+        out = self.to_kwargs()
+        defaults = {"via": None, "update": None, "rate": "lr", "source": "output", "synapses": {}}
+        out["pathways"] = [{k: v for k, v in p.__dict__.items() if defaults.get(k, 0) != v}
+                           for p in self.pathways]
+        return out
 
     @classmethod
     def from_dict(cls, spec: dict) -> "Rule":
@@ -125,7 +201,7 @@ class Rule:
         if missing:
             raise ParameterError("rule", f"a rule definition needs {missing}")
         known = {"name", "summary", "hidden", "output", "update", "readout_update", "params",
-                 "reference", "pathways"}
+                 "reference", "pathways", "state", "state_init", "family"}
         if set(spec) - known:
             raise ParameterError("rule", f"unknown fields {sorted(set(spec) - known)}; "
                                  f"allowed: {sorted(known)}")
@@ -133,5 +209,8 @@ class Rule:
         for p in spec.pop("pathways", []):
             if isinstance(p, dict) and "name" not in p:
                 raise ParameterError("pathways", f"each pathway needs a name; got {p}")
-            pathways.append(Pathway(**p))
+            try:
+                pathways.append(Pathway(**p))
+            except TypeError as err:
+                raise ParameterError("pathways", f"{p.get('name')}: {err}") from None
         return cls(summary=spec.pop("summary", ""), pathways=tuple(pathways), **spec)

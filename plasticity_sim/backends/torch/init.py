@@ -1,8 +1,8 @@
 """Initial synaptic tensors, drawn per ensemble member from that member's network seed.
 
 Each variable's initializer is an expression in ``randn`` (one standard normal draw per
-synapse), ``w`` (the projection's forward weight), ``fan_in``, ``fan_out`` and the rule's
-parameters. Draws use numpy generators, so weights are bit-identical on CPU and GPU and
+synapse), ``w`` (the projection's forward weight), ``eye`` (lateral projections: 1 from a
+unit to itself), ``fan_in``, ``fan_out`` and the rule's parameters. Draws use numpy generators, so weights are bit-identical on CPU and GPU and
 member e of an ensemble equals a single run with seed e.
 """
 
@@ -37,9 +37,13 @@ def _draw(net, name, proj, init, seed, drawn, member):
     namespace = {**NUMPY_FUNCS, **net.constants(proj)}
     if "randn" in names_in(tree):
         namespace["randn"] = generator(seed, f"net.init.{name}").standard_normal(shape)
+    if "eye" in names_in(tree):
+        if not name.startswith("l"):
+            raise ParameterError("synapses", f"{name}: `eye` is only defined on lateral projections")
+        namespace["eye"] = np.broadcast_to(np.eye(shape[-1]), shape)
     if "w" in names_in(tree):
         forward = f"{name.split('_')[0]}_w"
-        if forward not in drawn or name.startswith("d"):
+        if forward not in drawn or not name.startswith("s"):
             raise ParameterError("synapses", f"{name}: `w` is only defined on forward projections")
         namespace["w"] = drawn[forward][member].cpu().double().numpy()
     try:

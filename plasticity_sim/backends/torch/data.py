@@ -1,0 +1,107 @@
+"""Training data of an ensemble: each member's stream, encoded once, cut into batches.
+
+Member e uses seed e for its stream (training trees, views or fixation redraws, order) and
+its test set, which excludes every input the member is shown. With pairs, a batch carries
+the context input ``xc`` (views, fixations) and the sign of every pair (``positive``); views
+and siblings add negatives by pairing each presentation with the context of another
+presentation of the batch (``copies`` blocks: the positives, then one block per negative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...errors import ParameterError
+from ...rhm import Grammar, Samples, epoch_stream, fixation_stream, sample, view_stream
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor                 # (E, B*copies, P, v) main inputs
+    t: torch.Tensor                 # (E, B*copies, 1, n_classes) one-hot targets
+    y: torch.Tensor                 # (E, B) labels of the B distinct presentations
+    xc: torch.Tensor | None = None  # context inputs, like x
+    positive: torch.Tensor | None = None  # (E, B*copies, 1, 1): 1 positive pair, 0 negative
+    copies: int = 1
+    first: int = 0                  # index of the batch's first presentation in its epoch
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[1]
+
+
+class TrainingData:
+    """Streams, encodings and test sets of an ensemble for one model and training-set size."""
+
+    def __init__(self, trainer, P: int, epochs: int, n_test: int):
+        model, g = trainer.model, trainer.grammar
+        self.trainer, self.epochs = trainer, epochs
+        self.pairing = model.pairing
+        per_tree = self.pairing.inputs_per_tree
+        self.n_trees = P // per_tree
+        if self.n_trees < 1:
+            raise ParameterError("P", f"must be >= {per_tree} with pairs = "
+                                 f"{self.pairing.scheme!r} (every input counts toward P)")
+        self.streams = [self._stream(g, seed) for seed in trainer.seeds]
+        self.P = len(self.streams[0].pool)  # inputs shown, all of them counted
+        n_test = min(n_test, max(g.n_inputs - self.P, 0))
+        self.tests = [sample(g, n_test, s, exclude=st.pool, purpose="rhm.test")
+                      for s, st in zip(trainer.seeds, self.streams)] if n_test else []
+        self.n_test = n_test
+        self.x, self.t, self.y = trainer.encode([st.pool for st in self.streams])
+        per_epoch = len(self.streams[0]) // epochs
+        self.per_epoch = per_epoch
+        stack = lambda name: np.stack([getattr(st, name).reshape(epochs, per_epoch)  # noqa: E731
+                                       for st in self.streams])
+        self.order = torch.as_tensor(stack("order"), device=trainer.device)
+        self.partner = torch.as_tensor(stack("partner"), device=trainer.device) \
+            if self.pairing.scheme == "views" else None
+        self.saccade = torch.as_tensor(stack("saccade"), device=trainer.device)
+        self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
+
+    def _stream(self, g: Grammar, seed: int):
+        scheme, k = self.pairing.scheme, self.pairing.level(g) if self.pairing.scheme else None
+        if scheme == "views":
+            return view_stream(g, self.n_trees, k, self.epochs, seed, seed, fresh=False)
+        if scheme == "fixations":
+            return fixation_stream(g, self.n_trees, k, self.pairing.T, self.epochs, seed, seed,
+                                   fresh=False)
+        return epoch_stream(g, self.n_trees, self.epochs, seed, seed)
+
+    @property
+    def pools(self) -> list[Samples]:
+        return [st.pool for st in self.streams]
+
+    def batches(self, epoch: int, batch_size: int):
+        """The batches of one epoch, in stream order."""
+        rows = self.order[:, epoch]
+        if self.pairing.scheme == "fixations":  # the context of a presentation is the previous one
+            ctx_rows = rows.roll(1, dims=1)
+            positive = (~self.saccade[:, epoch].bool()).to(self.x.dtype)
+        for start in range(0, self.per_epoch, batch_size):
+            sl = slice(start, min(start + batch_size, self.per_epoch))
+            idx = rows[:, sl]
+            x, t, y = self.x[self.members, idx], self.t[self.members, idx], self.y[self.members, idx]
+            scheme = self.pairing.scheme
+            if scheme is None:
+                yield Batch(x, t, y, first=start)
+            elif scheme == "fixations":
+                xc = self.x[self.members, ctx_rows[:, sl]]
+                yield Batch(x, t, y, xc, positive[:, sl, None, None], first=start)
+            else:
+                yield self._with_negatives(x, t, y, start, epoch, sl)
+
+    def _with_negatives(self, x, t, y, start, epoch, sl) -> Batch:
+        copies = 1 + self.pairing.negatives
+        B = x.shape[1]
+        xc = None
+        if self.pairing.scheme == "views":
+            view = self.x[self.members, self.partner[:, epoch][:, sl]]
+            xc = torch.cat([view] + [view.roll(j, dims=1) for j in range(1, copies)], dim=1)
+        sign = torch.zeros(x.shape[0], B * copies, 1, 1, dtype=x.dtype, device=x.device)
+        sign[:, :B] = 1
+        repeat = lambda a: torch.cat([a] * copies, dim=1)  # noqa: E731
+        return Batch(repeat(x), repeat(t), y, xc, sign, copies, first=start)
