@@ -82,8 +82,9 @@ RULE_DEFAULTS: dict[str, dict] = {
     "clapp": dict(lr=0.1),
     "clapp_nce": dict(lr=0.1),
     "clapp_top": dict(lr=0.1),
-    "lpl": dict(lr=0.0003, readout_lr=0.05, negatives=0),
-    "vicreg_local": dict(lr=0.001, readout_lr=0.05, negatives=0),
+    # lpl and vicreg_local: no setting tried learns the top layer (README); these are the best
+    "lpl": dict(lr=0.001, optimizer="adam", eps=0.3, readout_lr=0.003, negatives=0),
+    "vicreg_local": dict(lr=0.01, eps_sd=0.1, readout_lr=0.05, negatives=0),
     "oja": dict(lr=0.0001, readout_lr=0.05),
     "bcm": dict(lr=0.00001, readout_lr=0.05),
 }

@@ -42,7 +42,8 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     monitors = [AlignmentMonitor(run["alignment_every"])] if run["alignment_every"] else []
     rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
                 dtype=run["dtype"], device=run["device"], monitors=monitors, quiet=True,
-                on_divergence="mask", sensitivity_samples=run["sensitivity_samples"])
+                on_divergence="mask", sensitivity_samples=run["sensitivity_samples"],
+                probes=run.get("probes"))
     ds = rec.to_dataset()
     for name in ("signal_alignment", "update_alignment"):
         if name in ds:  # over the whole of training (checkpoints of stopped members are NaN)

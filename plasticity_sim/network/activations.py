@@ -23,6 +23,17 @@ def _relu_prime(a):
     return (a > 0).to(a.dtype)
 
 
+LEAK = 0.1
+
+
+def _leaky(a):
+    return torch.where(a > 0, a, LEAK * a)
+
+
+def _leaky_prime(a):
+    return torch.where(a > 0, torch.ones_like(a), torch.full_like(a, LEAK))
+
+
 def _sigmoid_prime(a):
     s = torch.sigmoid(a)
     return s * (1 - s)
@@ -31,6 +42,8 @@ def _sigmoid_prime(a):
 ACTIVATIONS = {
     act.name: act for act in [
         Activation("relu", torch.relu, _relu_prime, "a * int(a > 0)", "int(a > 0)"),
+        Activation("leaky_relu", _leaky, _leaky_prime, "a * int(a > 0) + 0.1 * a * int(a <= 0)",
+                   "int(a > 0) + 0.1 * int(a <= 0)"),
         Activation("tanh", torch.tanh, lambda a: 1 - torch.tanh(a) ** 2, "tanh(a)", "1 - tanh(a)**2"),
         Activation("sigmoid", torch.sigmoid, _sigmoid_prime, "1 / (1 + exp(-a))",
                    "exp(-a) / (1 + exp(-a))**2"),
