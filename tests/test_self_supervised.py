@@ -138,7 +138,7 @@ def test_lpl_update_equals_autograd_with_running_statistics_held(arch):
 
 @pytest.mark.parametrize("arch", ["cnn", "fc"])
 def test_vicreg_update_equals_autograd_with_batch_statistics(arch):
-    model, trainer = make("vicreg_local", arch, lam_inv=0.5, lam_var=2.0, lam_cov=0.3)
+    model, trainer = make("vicreg_local", arch, lam_inv=0.5, lam_var=2.0, lam_cov=0.3, eps_sd=1e-4)
     random_statistics(trainer, "vicreg")
     batch = pair_batch(trainer, copies=1, n=7)
     U, _, _ = trainer.signals(batch)
@@ -148,7 +148,7 @@ def test_vicreg_update_equals_autograd_with_batch_statistics(arch):
         z = torch.relu(trainer.net.projections[l - 1].forward(W, main[l - 1]))
         c = ctx[l]
         zc = z - z.mean(1, keepdim=True)
-        sd = torch.sqrt((zc ** 2).mean(1, keepdim=True) + 1e-4)  # eps_sd's default
+        sd = torch.sqrt((zc ** 2).mean(1, keepdim=True) + 1e-4)
         C = trainer.S[f"l{l}_decorr_cov"] * trainer.S[f"l{l}_decorr_od"]
         decorr = trainer.net.lateral[l].forward(C, zc)
         loss = ((0.5 * batch.positive * (z - c) ** 2 + 0.3 * 0.5 * zc * decorr).sum(dim=(2, 3)).mean(1)
