@@ -44,6 +44,9 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
         head = f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | " \
                f"P* / (n_c m^L) | accuracy at {largest} |"
         has_alignment = "signal_alignment_mean" in part
+        has_probes = "probe_accuracy" in part
+        if has_probes:
+            head += f" probe accuracy at {largest}, layers 0..L |"
         if has_alignment:
             head += (" delta alignment with bp over training, layers 1..L |"
                      " update alignment with bp over training, layers 1..L |")
@@ -58,6 +61,9 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             last = acc[:, -1]
             row = (f"| {rule} | {prefix}{p_value:.0f} | {prefix}{ratio:.2g} | "
                    f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} |")
+            if has_probes:
+                probe = part.probe_accuracy.sel(rule=rule).isel({axis: -1}).transpose("seed", ...)
+                row += " " + " / ".join(f"{a:.2f}" for a in seed_mean(probe.values)) + " |"
             if has_alignment:
                 for name in ("signal_alignment_mean", "update_alignment_mean"):
                     row += " " + " / ".join(f"{a:.2f}" for a in _late(part, rule, name, axis)) + " |"

@@ -93,7 +93,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
         else:
             workers = n_workers or os.cpu_count() or 1
             client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None))
+                                         dashboard_address=":0"))  # any free port
         try:
             futures = {client.submit(cell_fn, cell, str(cells_dir), key=cell.key, retries=2,
                                      pure=False): cell for cell in todo}

@@ -219,6 +219,11 @@ def test_fixation_pairs_are_consecutive_and_negative_across_saccades():
     batch = next(data.batches(0, 6))
     assert batch.positive[0, :, 0, 0].tolist() == [0, 1, 1, 0, 1, 1]
     assert torch.equal(batch.xc[:, 1:], batch.x[:, :-1])
+    assert torch.equal(batch.xc[:, 0], torch.zeros_like(batch.xc[:, 0]))  # nothing came before
+    last = list(data.batches(0, 6))[-1].x[:, -1]
+    data2 = TrainingData(trainer, 30, 2, 10)
+    first_of_second = next(data2.batches(1, 6))
+    assert torch.equal(first_of_second.xc[:, 0], list(data2.batches(0, 6))[-1].x[:, -1])
 
 
 def test_siblings_context_is_the_sibling_position():

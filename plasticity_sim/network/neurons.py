@@ -13,8 +13,9 @@ TIME_MODELS = ("steady", "euler")
 @dataclass(frozen=True)
 class NeuronModel:
     """``steady``: r = f(a) once per presentation. ``euler``: rates start at 0 and follow
-    tau dr/dt = -r + f(a) for ``n_steps`` steps of ``dt`` (same unit as tau) per presentation;
-    learning reads the state at the end of the presentation."""
+    tau dr/dt = -r + f(a) for ``n_steps`` steps of ``dt`` (same unit as tau) per presentation,
+    every layer's drive a computed from the rates of the step before; learning reads the
+    final rates and the drives of the last step (the readout's drive from the final rates)."""
 
     activation: str = "relu"
     time_model: str = "steady"

@@ -182,11 +182,9 @@ class CompiledNetwork:
             self._emit(f"for _ in range({self.neuron.n_steps}):")
             for l in hidden:  # every drive from the current rates, then every rate moves
                 self._emit(f"p{l}_a{suffix} = {self._drive(l - 1, suffix)}", 2)
-            for l in hidden:
+            for l in hidden:  # learning reads the final rates and the last step's drives
                 self._emit(f"p{l}_r{suffix} = p{l}_r{suffix} + {rate!r} * (_f(p{l}_a{suffix}) - "
                            f"p{l}_r{suffix})", 2)
-            for l in hidden:  # drives seen by learning: from the final rates
-                self._emit(f"p{l}_a{suffix} = {self._drive(l - 1, suffix)}")
         else:
             for l in hidden:
                 self._emit(f"p{l}_a{suffix} = {self._drive(l - 1, suffix)}")

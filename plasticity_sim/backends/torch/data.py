@@ -78,8 +78,10 @@ class TrainingData:
     def batches(self, epoch: int, batch_size: int):
         """The batches of one epoch, in stream order."""
         rows = self.order[:, epoch]
-        if self.pairing.scheme == "fixations":  # the context of a presentation is the previous one
-            ctx_rows = rows.roll(1, dims=1)
+        if self.pairing.scheme == "fixations":  # the context of a presentation is the previous
+            # one in the stream (the last of the epoch before); the very first has none (zeros)
+            before = self.order[:, epoch - 1, -1:] if epoch else torch.full_like(rows[:, :1], -1)
+            ctx_rows = torch.cat([before, rows[:, :-1]], dim=1)
             positive = (~self.saccade[:, epoch].bool()).to(self.x.dtype)
         for start in range(0, self.per_epoch, batch_size):
             sl = slice(start, min(start + batch_size, self.per_epoch))
@@ -89,7 +91,8 @@ class TrainingData:
             if scheme is None:
                 yield Batch(x, t, y, first=start)
             elif scheme == "fixations":
-                xc = self.x[self.members, ctx_rows[:, sl]]
+                ctx = ctx_rows[:, sl]
+                xc = self.x[self.members, ctx.clamp_min(0)] * (ctx >= 0)[..., None, None]
                 yield Batch(x, t, y, xc, positive[:, sl, None, None], first=start)
             else:
                 yield self._with_negatives(x, t, y, start, epoch, sl)
