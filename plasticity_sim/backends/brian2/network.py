@@ -1,0 +1,378 @@
+"""The Brian2 engine: the rule's own equations as NeuronGroups and Synapses.
+
+One NeuronGroup per population (neuron i = position * channels + channel), one Synapses
+per projection with the forward drive as a summed variable (``a_post = w * r_pre``), every
+pathway as its own summed variable (a transposed pathway targets the pre-synaptic side of
+the projection above: ``fb_pre = w * delta_post``), layer-wide reductions through a
+one-neuron modulator group, and the rule's updates as per-synapse code.
+
+Order of operations in a time step, fixed once with explicit ``order`` values (``SCHEDULE``;
+``Brian2Model.schedule()`` returns Brian2's own ``scheduling_summary()``):
+
+- ``start``: (1) the updates of the presentation that just ended (synapses: SGD with
+  momentum and weight decay, or a trace; then state variables), (2) monitors, (3) the next
+  presentation is latched: input rates and target, the pair's context and sign; Euler rates
+  reset to 0;
+- ``groups``: forward drives layer by layer (a_l = sum w r_{l-1}), the context's drives,
+  the Euler rate update (tau dr/dt = -r + f(a)), the readout's drive and softmax, then the
+  learning signals from the top layer down in the order their dependencies allow.
+
+A presentation lasts one step (steady state: r = f(a) is a subexpression) or ``n_steps``
+steps (Euler); its updates happen at the start of the next step, so a run lasts one more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import brian2 as b2
+import numpy as np
+
+from ...errors import ParameterError
+from ...model import Model
+from ...network.projections import Conv, Dense, Local, Projection
+from ...rules.equations import names_in, parse_expression
+from ...rules.rule import HIDDEN_BUILTINS, PAIR_BUILTINS, Rule
+from .translate import Reduction, brian_expression, suffixed
+
+SCHEDULE = {"learn": 0, "state": 5, "monitor": 50, "latch": 60,
+            "drive": 10, "context": 20, "integrate": 30, "readout": 40, "signals": 100}
+
+
+@dataclass
+class _SynapsePlan:
+    source: int | str          # population index, or a modulator's name
+    target: int | str
+    proj: Projection | None
+    lines: list = field(default_factory=list)
+    orders: dict = field(default_factory=dict)  # summed variable -> order
+
+
+class Brian2Model:
+    """A model's network in Brian2 for one stream: ``inputs`` (presentations, input units)
+    and ``targets`` (presentations, classes) in the torch layout (position-major units),
+    ``positive`` (presentations,) for fixation pairs."""
+
+    def __init__(self, model: Model, grammar, inputs: np.ndarray, targets: np.ndarray,
+                 positive: np.ndarray | None = None, learn: np.ndarray | None = None):
+        self.model, self.grammar, self.rule = model, grammar, model.rule
+        self.arch = model.architecture(grammar)
+        self._check_supported()
+        self.neuron, self.act = model.neuron, model.neuron.act
+        self.euler = self.neuron.time_model == "euler"
+        self.n_steps = self.neuron.n_steps if self.euler else 1
+        self.step = self.neuron.dt * b2.ms
+        self.duration = self.n_steps * self.step  # of one presentation
+        self.pairs = model.pairing.scheme == "fixations"
+        self.projections = self.arch.projections
+        self.depth, self.out = self.arch.depth, self.arch.depth + 1
+        self.n_presentations = len(inputs)
+        positive = np.ones(len(inputs)) if positive is None else np.asarray(positive, dtype=float)
+        self.namespace = {"stim": b2.TimedArray(np.asarray(inputs, dtype=float), dt=self.duration),
+                          "tgt": b2.TimedArray(np.asarray(targets, dtype=float), dt=self.duration),
+                          "pos": b2.TimedArray(positive, dt=self.duration),
+                          "lrn": b2.TimedArray(np.ones(len(inputs)) if learn is None
+                                               else np.asarray(learn, dtype=float), dt=self.duration),
+                          "tau": self.neuron.tau * b2.ms}
+        self._order = SCHEDULE["signals"]
+        self.plans: dict[str, _SynapsePlan] = {}
+        self.eq_reductions: dict[int, dict] = {}
+        self.groups = [self._input_group()] + [self._hidden_group(l) for l in range(1, self.out)]
+        self.groups.append(self._output_group())
+        self.modulators: dict[int, b2.NeuronGroup] = {}
+        self._plan()
+        self.synapses = {key: self._make(key, plan) for key, plan in self.plans.items()}
+        self._updates()
+        self._latch()
+        self.objects = [*self.groups, *self.modulators.values(), *self.synapses.values()]
+        self.net = b2.Network(*self.objects)
+
+    # --- what Brian2 can run ------------------------------------------------------------------
+    def _check_supported(self):
+        m = self.model
+        if self.arch.kind == "cnn":
+            raise ParameterError("arch", "shared convolution weights are not a Brian2 notion (each "
+                                 "synapse has its own weight); use arch = 'lcn' or 'fc'")
+        if self.arch.population_shapes[-2][0] != 1:
+            raise ParameterError("depth", "the Brian2 engine needs a top layer of one position "
+                                 "(no pooling readout): depth = L")
+        if self.arch.bias:
+            raise ParameterError("bias", "the Brian2 engine runs networks without biases")
+        if m.training.optimizer != "sgd":
+            raise ParameterError("optimizer", "the Brian2 engine runs SGD (with momentum)")
+        if m.pairing.scheme not in (None, "fixations"):
+            raise ParameterError("pairs", "the Brian2 engine runs one network on one stream: its "
+                                 "pairs are temporal fixations (the previous presentation is the "
+                                 f"context), not {m.pairing.scheme!r}")
+        for p in self.rule.pathways:
+            if p.route == "direct" and p.source == "top":
+                raise ParameterError("rule", f"{self.rule.name}: a pathway from the top layer's "
+                                     "context is not built in the Brian2 engine")
+
+    def _next(self) -> int:
+        self._order += 1
+        return self._order
+
+    def _constants(self, proj) -> dict:
+        return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out}
+
+    # --- groups ------------------------------------------------------------------------------------
+    def _size(self, pop: int) -> int:
+        shape = self.arch.population_shapes[pop]
+        return shape[0] * shape[1]
+
+    def _input_group(self):
+        g = b2.NeuronGroup(self._size(0), "r : 1\nr_ctx : 1\nlearning : 1 (shared)", name="pop0",
+                           namespace=self.namespace, dt=self.step)
+        return g
+
+    def _hidden_group(self, l: int):
+        lines = ["a : 1", "learning : 1 (shared)"]
+        for var in ("", "_ctx") if self.pairs else ("",):
+            f = brian_expression(f"f(a{var})", self.act, {})
+            lines.append(f"dr{var}/dt = (-r{var} + {f}) / tau : 1" if self.euler
+                         else f"r{var} = {f} : 1")
+        if self.pairs:
+            lines += ["a_ctx : 1", "positive : 1 (shared)"]
+        lines += [f"{p.name} : 1" for p in self.rule.pathways]
+        lines += [f"{eq.name} : 1" for eq in self.rule.state_equations]
+        reductions: list[Reduction] = []
+        self.eq_reductions[l] = {}
+        for eq in self.rule.hidden_equations:
+            before = len(reductions)
+            expr = brian_expression(eq.expr, self.act, self.rule.params, reductions, prefix=f"l{l}_")
+            self.eq_reductions[l][eq.name] = reductions[before:]
+            lines.append(f"{eq.name} = {expr} : 1")
+        lines += [f"{red.name} : 1" for red in reductions]
+        g = b2.NeuronGroup(self._size(l), "\n".join(lines), method="euler", name=f"pop{l}",
+                           namespace=self.namespace, dt=self.step)
+        if self.euler:
+            g.state_updater.order = SCHEDULE["integrate"]
+        for eq in self.rule.state_equations:
+            setattr(g, eq.name, self.rule.state_init[eq.name])
+        return g
+
+    def _output_group(self):
+        p = "exp(a) / Z" if self.model.loss == "cross_entropy" else "a"
+        lines = ["a : 1", "Z : 1", f"p = {p} : 1", "r = p : 1", "target : 1",
+                 "err = p - target : 1", "learning : 1 (shared)"]
+        for eq in self.rule.output_equations:
+            lines.append(f"{eq.name} = {brian_expression(eq.expr, self.act, self.rule.params)} : 1")
+        g = b2.NeuronGroup(self._size(self.out), "\n".join(lines), name=f"pop{self.out}",
+                           namespace=self.namespace, dt=self.step)
+        g.Z = 1
+        return g
+
+    # --- the plan of every Synapses, in the order of the learning signals --------------------------
+    def _plan(self):
+        for k, proj in enumerate(self.projections):
+            syn_vars = sorted({"w", *self.rule.synapse_variables}) if k else ["w"]
+            plan = _SynapsePlan(k, k + 1, proj, [f"{v} : 1" for v in syn_vars] + ["mom : 1"])
+            plan.lines.append("a_post = w * r_pre : 1 (summed)")
+            plan.orders["a_post"] = SCHEDULE["readout"] if k == self.depth else SCHEDULE["drive"] + k
+            if self.pairs and k < self.depth:
+                plan.lines.append("a_ctx_post = w * r_ctx_pre : 1 (summed)")
+                plan.orders["a_ctx_post"] = SCHEDULE["context"] + k
+            self.plans[f"s{k}"] = plan
+        if self.model.loss == "cross_entropy":
+            self.plans["softmax"] = _SynapsePlan(self.out, self.out, None,
+                                                 ["Z_post = exp(a_pre) : 1 (summed)"],
+                                                 {"Z_post": SCHEDULE["readout"] + 1})
+        for l in range(self.depth, 0, -1):
+            self._plan_pathways_into(l)
+            self._plan_population(l)
+
+    def _add(self, key: str, line: str, var: str):
+        self.plans[key].lines.append(line)
+        self.plans[key].orders[var] = self._next()
+
+    def _plan_pathways_into(self, l: int):
+        for p in self.rule.pathways:
+            if p.route == "transpose":
+                expr = brian_expression(p.expr, self.act, self._constants(self.projections[l]))
+                self._add(f"s{l}", f"{p.name}_pre = {expr} : 1 (summed)", f"{p.name}_pre")
+            elif p.route == "direct":
+                proj = Dense(self.arch.population_shapes[-1], self.arch.population_shapes[l])
+                key = f"d{l}_{p.name}"
+                self.plans[key] = _SynapsePlan(self.out, l, proj,
+                                               [f"{v} : 1" for v in p.synapses] + ["mom : 1"])
+                expr = brian_expression(p.expr, self.act, self._constants(proj))
+                self._add(key, f"{p.name}_post = {expr} : 1 (summed)", f"{p.name}_post")
+
+    def _plan_population(self, l: int):
+        """Lateral pathways and layer reductions of population l, as dependencies allow."""
+        known = set(HIDDEN_BUILTINS) | (PAIR_BUILTINS if self.pairs else set())
+        known |= {p.name for p in self.rule.pathways if p.route in ("transpose", "direct")}
+        known |= {eq.name for eq in self.rule.state_equations}
+        pending = [("eq", eq) for eq in self.rule.hidden_equations]
+        pending += [("lat", p) for p in self.rule.pathways if p.route in ("lateral", "lateral_T")]
+        while pending:
+            item = next((it for it in pending if self._reads(l, it) <= known), None)
+            if item is None:
+                raise ParameterError("equations", f"rule {self.rule.name!r}: the equations of layer "
+                                     f"{l} read {sorted(set().union(*(self._reads(l, it) for it in pending)) - known)}, "
+                                     "which nothing computes")
+            pending.remove(item)
+            kind, thing = item
+            if kind == "eq":
+                for red in self.eq_reductions[l][thing.name]:
+                    self._plan_reduction(l, red)
+            else:
+                self._plan_lateral(l, thing)
+            known.add(thing.name)
+
+    def _reads(self, l: int, item) -> set:
+        kind, thing = item
+        if kind == "eq":
+            reds = self.eq_reductions[l][thing.name]
+            text = brian_expression(thing.expr, self.act, self.rule.params, [], prefix="_")
+            reads = names_in(parse_expression(text)) - {f"_red{i}" for i in range(len(reds))}
+            for red in reds:
+                reads |= names_in(parse_expression(red.expr))
+            return reads
+        owner = self._owner(thing)
+        names = names_in(parse_expression(thing.expr)) - set(owner.synapses) - set(self.rule.params)
+        return {n.removesuffix("_pre").removesuffix("_post") for n in names} - {"fan_in", "fan_out", "pi"}
+
+    def _owner(self, p):
+        return next(q for q in self.rule.pathways if q.name == (p.via or p.name))
+
+    def _plan_reduction(self, l: int, red: Reduction):
+        names = self._hidden_names()
+        expr = suffixed(red.expr, "_pre", names)
+        scale = f" / {self._size(l)}" if red.mean else ""
+        mod = f"mod{l}"
+        self.plans[f"{red.name}_gather"] = _SynapsePlan(l, mod, None)
+        self._add(f"{red.name}_gather", f"{red.name}_post = ({expr}){scale} : 1 (summed)",
+                  f"{red.name}_post")
+        self.plans[f"{red.name}_broadcast"] = _SynapsePlan(mod, l, None)
+        self._add(f"{red.name}_broadcast", f"{red.name}_post = {red.name}_pre : 1 (summed)",
+                  f"{red.name}_post")
+
+    def _hidden_names(self) -> set:
+        names = set(HIDDEN_BUILTINS) | {eq.name for eq in self.rule.hidden_equations}
+        names |= {p.name for p in self.rule.pathways} | {eq.name for eq in self.rule.state_equations}
+        return names | (PAIR_BUILTINS if self.pairs else set())
+
+    def _plan_lateral(self, l: int, p):
+        shape = self.arch.population_shapes[l]
+        owner = self._owner(p)
+        key = f"l{l}_{owner.name}"
+        if key not in self.plans:  # as in the torch engine (a CNN's is shared: not built here)
+            proj = (Local if self.arch.kind == "lcn" else Conv)(shape, shape, s=1)
+            self.plans[key] = _SynapsePlan(l, l, proj,
+                                           [f"{v} : 1" for v in owner.synapses] + ["mom : 1"])
+        expr = brian_expression(p.expr, self.act, self._constants(self.plans[key].proj))
+        target = f"{p.name}_post" if p.route == "lateral" else f"{p.name}_pre"
+        self._add(key, f"{target} = {expr} : 1 (summed)", target)
+
+    # --- making the Synapses -------------------------------------------------------------------------
+    def _group(self, ref):
+        if isinstance(ref, str):  # a modulator
+            l = int(ref[3:])
+            if l not in self.modulators:
+                names = [red.name for reds in self.eq_reductions[l].values() for red in reds]
+                self.modulators[l] = b2.NeuronGroup(1, "\n".join(f"{n} : 1" for n in names), name=ref,
+                                                    dt=self.step)
+            return self.modulators[l]
+        return self.groups[ref]
+
+    def _make(self, key: str, plan: _SynapsePlan):
+        syn = b2.Synapses(self._group(plan.source), self._group(plan.target), "\n".join(plan.lines),
+                          name=key, namespace=self.namespace, dt=self.step)
+        if isinstance(plan.proj, (Local, Conv)):  # a patch of s positions to one position
+            C_in, C_out, s = plan.proj.in_shape[1], plan.proj.out_shape[1], plan.proj.s
+            syn.connect(condition=f"(i // {C_in}) // {s} == j // {C_out}")
+        else:
+            syn.connect()
+        for var, order in plan.orders.items():
+            syn.summed_updaters[var].order = order
+        return syn
+
+    def weight_index(self, key: str) -> tuple:
+        """For every Brian2 synapse of ``key``, its index into the torch tensor (without E)."""
+        syn, proj = self.synapses[key], self.plans[key].proj
+        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+        if isinstance(proj, Local):
+            C_in, C_out = proj.in_shape[1], proj.out_shape[1]
+            q, o = j // C_out, j % C_out
+            return (q, o, (i // C_in - q * proj.s) * C_in + i % C_in)
+        return (j, i)
+
+    # --- updates (at the start of the next presentation) ----------------------------------------------
+    def _updates(self):
+        train = self.model.training
+        for k, proj in enumerate(self.projections):
+            readout = k == self.depth
+            text = self.rule.readout_update if readout and self.rule.readout_update else self.rule.update
+            lr = train.readout_lr if readout and train.readout_lr else train.lr
+            expr = brian_expression(text, self.act, self._constants(proj))
+            self._sgd(self.synapses[f"s{k}"], "w", expr, lr)
+        for p in self.rule.pathways:
+            if p.update is None:
+                continue
+            for l in range(1, self.out):
+                key = f"l{l}_{p.name}" if p.route == "lateral" else f"d{l}_{p.name}"
+                expr = brian_expression(p.update, self.act, self._constants(self.plans[key].proj))
+                if p.rate == "direct":
+                    self.synapses[key].run_regularly(
+                        f"{p.plastic_variable} += learning_post * ({expr})", dt=self.duration,
+                        when="start", order=SCHEDULE["learn"])
+                else:
+                    self._sgd(self.synapses[key], p.plastic_variable, expr, train.lr)
+        for l in range(1, self.out):  # every new value from the old ones, then all assigned
+            code = [f"_new_{eq.name} = learning * ({brian_expression(eq.expr, self.act, self.rule.params)})"
+                    f" + (1 - learning) * {eq.name}" for eq in self.rule.state_equations]
+            code += [f"{eq.name} = _new_{eq.name}" for eq in self.rule.state_equations]
+            if code:
+                self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
+                                             order=SCHEDULE["state"])
+
+    def _sgd(self, syn, var: str, expr: str, lr: float):
+        train = self.model.training
+        code = [f"_g = {expr} - {train.weight_decay!r} * {var}",
+                f"mom = learning_post * ({train.momentum!r} * mom + _g) + (1 - learning_post) * mom",
+                f"{var} += learning_post * {lr!r} * mom"]
+        syn.run_regularly("\n".join(code), dt=self.duration, when="start", order=SCHEDULE["learn"])
+
+    def _latch(self):
+        """The next presentation; ``learning`` becomes its flag (0 for padding), read by the
+        updates at the start of the step after it."""
+        self.groups[0].run_regularly("learning = lrn(t)\nr_ctx = r\nr = stim(t, i)", dt=self.duration,
+                                     when="start", order=SCHEDULE["latch"])
+        self.groups[self.out].run_regularly("learning = lrn(t)\ntarget = tgt(t, i)",
+                                            dt=self.duration, when="start", order=SCHEDULE["latch"])
+        for l in range(1, self.out):
+            code = ["learning = lrn(t)"]
+            if self.pairs:
+                code.append("positive = pos(t)")
+            if self.euler:
+                code += ["r = 0"] + (["r_ctx = 0"] if self.pairs else [])
+            self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
+                                         order=SCHEDULE["latch"])
+
+    # --- state in and out -------------------------------------------------------------------------------
+    def set_synapses(self, tensors: dict):
+        """Synaptic variables from torch names and arrays (one member: no ensemble axis)."""
+        for name, values in tensors.items():
+            key, var = name.rsplit("_", 1)
+            if key in self.synapses:
+                setattr(self.synapses[key], var, np.asarray(values, dtype=float)[self.weight_index(key)])
+
+    def get_synapses(self, names) -> dict:
+        out = {}
+        for name in names:
+            key, var = name.rsplit("_", 1)
+            values = np.full(self.plans[key].proj.weight_shape(), np.nan)
+            values[self.weight_index(key)] = np.asarray(getattr(self.synapses[key], var)[:])
+            out[name] = values
+        return out
+
+    def set_states(self, states: dict):
+        """State variables from torch names (p{l}_{name}) and (1, P, C) arrays."""
+        for name, values in states.items():
+            pop, var = name.split("_", 1)
+            setattr(self.groups[int(pop[1:])], var, np.asarray(values, dtype=float).ravel())
+
+    def schedule(self) -> str:
+        return str(b2.scheduling_summary(self.net))

@@ -1,0 +1,163 @@
+"""Running a model on Brian2 over a stimulus stream, presentation by presentation.
+
+Targets: ``numpy`` and ``cython`` (runtime code generation) and ``cpp_standalone`` (one
+compiled binary; a long stream runs in chunks through ``device.run(run_args=...)``, each
+chunk restarting at t = 0 with the synaptic and state variables the last one ended with).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+
+import brian2 as b2
+import numpy as np
+
+from ...errors import ParameterError
+from ...model import Model
+from ...rhm import Grammar, Stream, one_hot
+from .network import SCHEDULE, Brian2Model
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+
+
+@dataclass
+class Brian2Run:
+    """Per presentation: ``rates[p]`` (presentations, units) of population p (p >= 1), and
+    ``synapses[name]`` (presentations, *torch shape) after each presentation's update."""
+
+    rates: dict
+    synapses: dict
+    schedule: str
+    target: str
+
+
+def stream_arrays(stream: Stream, whiten: bool = False):
+    """Inputs (presentations, positions*v, position-major), one-hot targets, pair signs."""
+    g = stream.grammar
+    shown = stream.presented()
+    x = one_hot(shown.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
+    inputs = x.reshape(len(stream), -1)
+    targets = np.eye(g.n_classes)[shown.labels]
+    positive = (~stream.saccade).astype(float)  # a saccade starts a new tree: a negative pair
+    return inputs, targets, positive
+
+
+def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, states: dict | None = None,
+               target: str = "cython", chunk: int | None = None) -> Brian2Run:
+    """Run ``stream`` through the Brian2 network of ``model`` starting from ``init`` (torch
+    names -> arrays, one member) and record rates and synaptic variables per presentation."""
+    if target not in TARGETS:
+        raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
+    inputs, targets, positive = stream_arrays(stream, model.training.whiten)
+    if target == "cpp_standalone":
+        return _run_standalone(model, grammar, inputs, targets, positive, init, states,
+                               chunk or len(inputs))
+    b2.set_device("runtime")
+    b2.prefs.codegen.target = target
+    b2.start_scope()
+    net = Brian2Model(model, grammar, inputs, targets, positive)
+    net.set_synapses(init)
+    if states:
+        net.set_states(states)
+    monitors = _monitors(net, init)
+    net.net.add(*monitors.values())
+    net.net.run((len(inputs) + 1) * net.duration, namespace={})
+    return _collect(net, monitors, init, target)
+
+
+def _monitors(net: Brian2Model, init: dict) -> dict:
+    mons = {}
+    for l in range(1, net.out + 1):
+        mons[f"p{l}"] = b2.StateMonitor(net.groups[l], "r", record=True, dt=net.duration,
+                                        when="start", order=SCHEDULE["monitor"], name=f"mon_p{l}")
+    for name in init:
+        key, var = name.rsplit("_", 1)
+        if key in net.synapses:
+            mons[name] = b2.StateMonitor(net.synapses[key], var, record=True, dt=net.duration,
+                                         when="start", order=SCHEDULE["monitor"], name=f"mon_{name}")
+    return mons
+
+
+def _collect(net: Brian2Model, monitors: dict, init: dict, target: str) -> Brian2Run:
+    rates, synapses = {}, {}
+    for key, mon in monitors.items():
+        var = key if key.startswith("p") and key[1:].isdigit() else key.rsplit("_", 1)[1]
+        values = np.asarray(getattr(mon, "r" if key.startswith("p") and key[1:].isdigit() else var)).T
+        values = values[1:net.n_presentations + 1]  # the sample at t = 0 precedes everything
+        if key.startswith("p") and key[1:].isdigit():
+            rates[int(key[1:])] = values
+        else:
+            skey = key.rsplit("_", 1)[0]
+            full = np.full((len(values), *net.plans[skey].proj.weight_shape()), np.nan)
+            idx = net.weight_index(skey)
+            full[(slice(None), *idx)] = values
+            synapses[key] = full
+    return Brian2Run(rates, synapses, net.schedule(), target)
+
+
+def _run_standalone(model, grammar, inputs, targets, positive, init, states, chunk) -> Brian2Run:
+    """One compiled binary; chunks of ``chunk`` presentations, the state carried between them."""
+    n = len(inputs)
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    pad_rows = lambda a: np.concatenate([a, np.zeros((pad, *a.shape[1:]))]) if pad else a  # noqa: E731
+    inputs, targets, positive = pad_rows(inputs), pad_rows(targets), pad_rows(positive)
+    learn = np.concatenate([np.ones(n), np.zeros(pad)])
+    directory = tempfile.mkdtemp(prefix="plasticity_sim_cpp_")
+    b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+    try:
+        b2.device.reinit()
+        b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+        net = Brian2Model(model, grammar, inputs[:chunk], targets[:chunk], positive[:chunk], learn[:chunk])
+        monitors = _monitors(net, init)
+        net.net.add(*monitors.values())
+        net.net.run((chunk + 1) * net.duration, namespace={})
+        b2.device.build(run=False, directory=directory)
+        carried = {**init, **(states or {})}
+        parts = []
+        for c in range(n_chunks):
+            sl = slice(c * chunk, (c + 1) * chunk)
+            run_args = {net.namespace["stim"]: inputs[sl], net.namespace["tgt"]: targets[sl],
+                        net.namespace["pos"]: positive[sl], net.namespace["lrn"]: learn[sl]}
+            run_args.update(_variable_args(net, carried))
+            if c:  # the context of the chunk's first presentation is the last one shown
+                run_args[net.groups[0].r] = inputs[c * chunk - 1]
+            b2.device.run(run_args=run_args)
+            part = _collect(net, monitors, init, "cpp_standalone")
+            parts.append(part)
+            carried = {name: values[-1] for name, values in part.synapses.items()}
+            carried.update(_read_states(net))
+            carried.update(_read_momenta(net))
+        rates = {p: np.concatenate([part.rates[p] for part in parts])[:n] for p in parts[0].rates}
+        syns = {k: np.concatenate([part.synapses[k] for part in parts])[:n] for k in parts[0].synapses}
+        return Brian2Run(rates, syns, parts[0].schedule, "cpp_standalone")
+    finally:
+        b2.device.reinit()
+        b2.set_device("runtime")
+
+
+def _variable_args(net: Brian2Model, values: dict) -> dict:
+    """run_args for synaptic variables (torch names, arrays in the torch layout) and states."""
+    out = {}
+    for name, array in values.items():
+        if name.startswith("mom:"):
+            key = name[4:]
+            out[net.synapses[key].mom] = array
+            continue
+        key, var = name.rsplit("_", 1)
+        if key in net.synapses:
+            out[getattr(net.synapses[key], var)] = np.asarray(array, dtype=float)[net.weight_index(key)]
+        elif key.startswith("p") and key[1:].isdigit():
+            out[getattr(net.groups[int(key[1:])], var)] = np.asarray(array, dtype=float).ravel()
+    return out
+
+
+def _read_states(net: Brian2Model) -> dict:
+    return {f"p{l}_{eq.name}": np.asarray(getattr(net.groups[l], eq.name)[:])
+            for l in range(1, net.out) for eq in net.rule.state_equations}
+
+
+def _read_momenta(net: Brian2Model) -> dict:
+    return {f"mom:{key}": np.asarray(syn.mom[:]) for key, syn in net.synapses.items()
+            if "mom" in syn.variables}
