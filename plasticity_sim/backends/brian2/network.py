@@ -46,6 +46,8 @@ class _SynapsePlan:
     proj: Projection | None
     lines: list = field(default_factory=list)
     orders: dict = field(default_factory=dict)  # summed variable -> order
+    i: np.ndarray | None = None                  # pre- and post-synaptic index of each synapse
+    j: np.ndarray | None = None
 
 
 class Brian2Model:
@@ -280,19 +282,29 @@ class Brian2Model:
     def _make(self, key: str, plan: _SynapsePlan):
         syn = b2.Synapses(self._group(plan.source), self._group(plan.target), "\n".join(plan.lines),
                           name=key, namespace=self.namespace, dt=self.step)
-        if isinstance(plan.proj, (Local, Conv)):  # a patch of s positions to one position
-            C_in, C_out, s = plan.proj.in_shape[1], plan.proj.out_shape[1], plan.proj.s
-            syn.connect(condition=f"(i // {C_in}) // {s} == j // {C_out}")
-        else:
-            syn.connect()
+        plan.i, plan.j = self._pairs(plan)
+        syn.connect(i=plan.i, j=plan.j)  # explicit: the order is known before a standalone run
         for var, order in plan.orders.items():
             syn.summed_updaters[var].order = order
         return syn
 
+    def _pairs(self, plan: _SynapsePlan) -> tuple:
+        """(pre, post) index of every synapse: all to all, or a patch of s positions to one."""
+        n_pre = self._group(plan.source).N
+        n_post = self._group(plan.target).N
+        proj = plan.proj
+        if isinstance(proj, (Local, Conv)):
+            C_in, C_out, s = proj.in_shape[1], proj.out_shape[1], proj.s
+            post = np.arange(n_post)
+            offsets = np.arange(s * C_in)  # k = offset * C_in + channel
+            i = ((post // C_out) * s * C_in)[:, None] + offsets[None, :]
+            return i.ravel(), np.repeat(post, s * C_in)
+        return np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+
     def weight_index(self, key: str) -> tuple:
         """For every Brian2 synapse of ``key``, its index into the torch tensor (without E)."""
-        syn, proj = self.synapses[key], self.plans[key].proj
-        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+        plan = self.plans[key]
+        proj, i, j = plan.proj, plan.i, plan.j
         if isinstance(proj, Local):
             C_in, C_out = proj.in_shape[1], proj.out_shape[1]
             q, o = j // C_out, j % C_out

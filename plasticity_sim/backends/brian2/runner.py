@@ -74,8 +74,9 @@ def _monitors(net: Brian2Model, init: dict) -> dict:
     for name in init:
         key, var = name.rsplit("_", 1)
         if key in net.synapses:
-            mons[name] = b2.StateMonitor(net.synapses[key], var, record=True, dt=net.duration,
-                                         when="start", order=SCHEDULE["monitor"], name=f"mon_{name}")
+            mons[name] = b2.StateMonitor(net.synapses[key], var, record=np.arange(len(net.plans[key].i)),
+                                         dt=net.duration, when="start", order=SCHEDULE["monitor"],
+                                         name=f"mon_{name}")
     return mons
 
 
@@ -119,7 +120,9 @@ def _run_standalone(model, grammar, inputs, targets, positive, init, states, chu
         for c in range(n_chunks):
             sl = slice(c * chunk, (c + 1) * chunk)
             run_args = {net.namespace["stim"]: inputs[sl], net.namespace["tgt"]: targets[sl],
-                        net.namespace["pos"]: positive[sl], net.namespace["lrn"]: learn[sl]}
+                        net.namespace["lrn"]: learn[sl]}
+            if net.pairs:  # (a TimedArray no code reads is not in the binary)
+                run_args[net.namespace["pos"]] = positive[sl]
             run_args.update(_variable_args(net, carried))
             if c:  # the context of the chunk's first presentation is the last one shown
                 run_args[net.groups[0].r] = inputs[c * chunk - 1]
