@@ -124,6 +124,39 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
 
 
 @main.command()
+@click.option("--model", "model_file", type=click.Path(dir_okay=False), help="model file (TOML)")
+@click.option("--rule", help="a library rule (instead of --model)")
+@click.option("--arch", type=click.Choice(["lcn", "fc"]), help="architecture (Brian2: no cnn)")
+@click.option("--width", type=int, help="channels per hidden layer")
+@click.option("--time-model", type=click.Choice(["steady", "euler"]), help="neuron time model")
+@click.option("--pairs", type=click.Choice(["fixations"]), help="pairs of a self-supervised rule")
+@grammar_options
+@click.option("--presentations", type=int, default=200, show_default=True)
+@click.option("--target", type=click.Choice(["numpy", "cython", "cpp_standalone"]), default="cython",
+              show_default=True, help="Brian2 code-generation target")
+@click.option("--chunk", type=int, help="cpp_standalone: presentations per run of the binary")
+@click.option("--tolerance", type=float, default=1e-9, show_default=True,
+              help="largest relative difference allowed")
+@click.option("--stream-seed", "net_seed", type=int, default=0, show_default=True,
+              help="seed of the stream and of the initial weights")
+def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m, s, L, seed,
+               presentations, target, chunk, tolerance, net_seed):
+    """Run one stream on Brian2 and on torch (float64, online) and compare every presentation."""
+    from .backends.brian2 import crosscheck as run_crosscheck
+    from .rhm.grammar import Grammar
+    from .runs import resolve_model
+
+    model = resolve_model(model_file, rule, arch=arch, width=width, time_model=time_model,
+                          pairs=pairs)
+    grammar = Grammar(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed)
+    result = run_crosscheck(model, grammar, presentations=presentations, seed=net_seed,
+                            target=target, tolerance=tolerance, chunk=chunk)
+    click.echo(result.table())
+    if not result.passed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("experiment_file", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="folder for the cell files and the combined result")

@@ -1,0 +1,147 @@
+"""The Brian2 engine against the torch engine, presentation by presentation (float64)."""
+
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from plasticity_sim import ParameterError
+from plasticity_sim.backends.brian2 import SCHEDULE, Brian2Model, crosscheck
+from plasticity_sim.backends.brian2.runner import stream_arrays
+from plasticity_sim.cli import main
+from plasticity_sim.model import Model
+from plasticity_sim.rhm import Grammar, epoch_stream
+from plasticity_sim.rules import FEEDBACK_RULES
+
+G2 = Grammar(v=4, n_classes=4, m=2, s=2, L=2, seed=0)
+G3 = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
+EULER = dict(time_model="euler", tau=4.0, dt=1.0, n_steps=5)
+
+pytestmark = pytest.mark.cross_backend
+
+
+def check(model, grammar, n=8, target="numpy"):
+    result = crosscheck(model, grammar, presentations=n, target=target)
+    assert result.passed, result.table()
+    assert max(d.max_rel for d in result.differences) < 1e-12
+    assert result.presentations == n
+    return result
+
+
+@pytest.mark.parametrize("rule", [r.name for r in FEEDBACK_RULES])
+@pytest.mark.parametrize("arch", ["fc", "lcn"])
+def test_feedback_rules_agree(rule, arch):
+    result = check(Model.for_rule(rule, arch=arch, width=5), G2)
+    moved = [d for d in result.differences if d.name == "s0_w"]
+    assert moved  # the first projection's weights were compared
+
+
+@pytest.mark.parametrize("rule", ["bp", "dfa"])
+def test_euler_dynamics_agree(rule):
+    check(Model.for_rule(rule, arch="lcn", width=4, **EULER), G3, n=5)
+
+
+@pytest.mark.parametrize("rule, changes", [
+    ("clapp", dict(pairs="fixations")), ("clapp_nce", dict(pairs="fixations")),
+    ("lpl", dict(pairs="fixations", optimizer="sgd")), ("vicreg_local", dict(pairs="fixations")),
+    ("oja", {}), ("bcm", {}),
+])
+def test_self_supervised_rules_on_fixations_agree(rule, changes):
+    check(Model.for_rule(rule, arch="fc", width=5, **changes), G3, n=12)  # 3 fixations of 4
+
+
+def test_the_engines_really_learn_and_disagree_when_they_should():
+    model = Model.for_rule("bp", arch="fc", width=5)
+    result = check(model, G2, n=8)
+    changed = crosscheck(model.replace(lr=0.2), G2, presentations=8, target="numpy")
+    assert changed.passed  # a different learning rate is applied on both sides alike
+    import sys
+
+    cc = sys.modules["plasticity_sim.backends.brian2.crosscheck"]
+
+    real = cc.torch_trajectory
+
+    def shifted(*args, **kw):  # a torch side whose weights drift: must be caught
+        stream, init, states, rates, syn = real(*args, **kw)
+        syn["s1_w"] = syn["s1_w"] * (1 + 1e-6)
+        return stream, init, states, rates, syn
+
+    cc.torch_trajectory = shifted
+    try:
+        bad = crosscheck(model, G2, presentations=8, target="numpy")
+    finally:
+        cc.torch_trajectory = real
+    assert not bad.passed and "above tolerance" in bad.table()
+    assert result.differences[0].max_abs < 1e-14
+
+
+def test_the_order_of_operations_is_the_documented_one():
+    model = Model.for_rule("clapp", arch="fc", width=4, pairs="fixations", **EULER)
+    stream = epoch_stream(G3, 4)
+    net = Brian2Model(model, G3, *stream_arrays(stream))
+    summary = net.schedule()
+    rows = [line for line in summary.splitlines() if re.search(r"\bstart\b|\bgroups\b", line)]
+
+    def position(pattern):
+        return next(i for i, line in enumerate(rows) if re.search(pattern, line))
+
+    # start: updates, then states, then latching the next presentation
+    assert position(r"s0_run_regularly") < position(r"pop1_run_regularly.*\b5\b") \
+        or position(r"s0_run_regularly") < position(r"pop0_run_regularly")
+    assert position(r"s0_run_regularly") < position(r"pop0_run_regularly")
+    # groups: drives in layer order, then the Euler update, the readout, the signals
+    assert position(r"s0_summed_variable_a_post") < position(r"s1_summed_variable_a_post") \
+        < position(r"pop1_stateupdater") < position(r"s3_summed_variable_a_post") \
+        < position(r"softmax") < position(r"l3_pred_summed_variable_pred_post")
+    assert position(r"l3_red0_gather") < position(r"l3_red0_broadcast") \
+        < position(r"l2_pred_summed_variable_pred_post")
+    assert SCHEDULE["learn"] < SCHEDULE["monitor"] < SCHEDULE["latch"]
+
+
+@pytest.mark.parametrize("changes, parameter", [
+    (dict(arch="cnn"), "arch"),
+    (dict(arch="fc", bias=True), "bias"),
+    (dict(arch="fc", optimizer="adam"), "optimizer"),
+])
+def test_what_brian2_cannot_run_is_refused(changes, parameter):
+    stream = epoch_stream(G2, 4)
+    with pytest.raises(ParameterError) as info:
+        Brian2Model(Model.for_rule("bp", **changes), G2, *stream_arrays(stream))
+    assert info.value.parameter == parameter
+
+
+def test_views_are_refused_in_brian2():
+    stream = epoch_stream(G2, 4)
+    with pytest.raises(ParameterError, match="temporal fixations"):
+        Brian2Model(Model.for_rule("clapp", arch="fc", pairs="views"), G2, *stream_arrays(stream))
+
+
+def test_crosscheck_command(tmp_path):
+    args = ["crosscheck", "--rule", "fa", "--arch", "fc", "--width", "4", "--v", "4", "--classes",
+            "4", "--m", "2", "--s", "2", "--L", "2", "--presentations", "6", "--target", "numpy"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "engines agree within relative 1e-09" in result.output
+    assert re.search(r"s1_w\s+synapses\s+\d", result.output)
+    bad = CliRunner().invoke(main, args[:-2] + ["--target", "numpy", "--tolerance", "0"])
+    assert bad.exit_code == 1 and "DISAGREE" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cython", "cpp_standalone"])
+def test_compiled_targets_agree(target):
+    result = crosscheck(Model.for_rule("bp", arch="lcn", width=4), G3, presentations=25,
+                        target=target, chunk=10 if target == "cpp_standalone" else None)
+    assert result.passed, result.table()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", [r.name for r in FEEDBACK_RULES])
+@pytest.mark.parametrize("arch", ["fc", "lcn"])
+@pytest.mark.parametrize("neuron", [{}, EULER], ids=["steady", "euler"])
+@pytest.mark.parametrize("grammar", [G2, G3], ids=["depth2", "depth3"])
+def test_full_cross_check_over_200_presentations(rule, arch, neuron, grammar):
+    result = crosscheck(Model.for_rule(rule, arch=arch, width=6, **neuron), grammar,
+                        presentations=200, target="numpy")
+    assert result.passed, result.table()
