@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ...errors import ParameterError
 from ...model import Model
@@ -48,18 +47,18 @@ class CrossCheck:
         return "\n".join(rows)
 
 
-def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int):
+def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: int = 1):
     """Train online in float64 and record rates and synaptic variables after every presentation."""
     from ..torch.data import TrainingData
     from ..torch.train import Trainer
 
     trainer = Trainer(model, grammar, [seed], dtype="float64")
-    data = TrainingData(trainer, P, 1, 0)
+    data = TrainingData(trainer, P, epochs, 0)
     init = {name: t[0].numpy().copy() for name, t in trainer.S.items()}
     states = {name: t[0].numpy().copy() for name, t in trainer.ST.items()}
     rates = {l: [] for l in range(1, trainer.net.out + 1)}
     synapses = {name: [] for name in init}
-    for batch in data.batches(0, 1):
+    for batch in (b for epoch in range(epochs) for b in data.batches(epoch, 1)):
         U, _, state = trainer.signals(batch, want_state=True)
         for l in rates:
             rates[l].append(state[f"p{l}_r"][0, 0].flatten().numpy().copy())
@@ -73,12 +72,14 @@ def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int):
 
 def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: int = 0,
                target: str = "cython", tolerance: float = 1e-9, chunk: int | None = None) -> CrossCheck:
-    """Run ``presentations`` presentations of one stream on both engines and compare."""
+    """Run a stream of at least ``presentations`` presentations (whole epochs over at most half
+    of the grammar's inputs) on both engines and compare."""
     if presentations < 1:
         raise ParameterError("presentations", f"must be >= 1; got {presentations}")
     model = model.replace(batch_size=1, loss_threshold=0.0)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    stream, init, states, t_rates, t_syn = torch_trajectory(model, grammar, presentations, seed)
+    P = min(presentations, max(grammar.n_inputs // 2, 1))  # small grammars: several epochs
+    epochs = -(-presentations // P)
+    stream, init, states, t_rates, t_syn = torch_trajectory(model, grammar, P, seed, epochs)
     run = run_brian2(model, grammar, stream, init, states, target=target, chunk=chunk)
     differences = []
     for l, ref in t_rates.items():
@@ -90,10 +91,16 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
 
 
 def _difference(name, kind, got: np.ndarray, ref: np.ndarray) -> Difference:
+    """Largest differences; a value that is NaN or inf in both engines (a run that diverged
+    in both) is not a disagreement, one that is so in one engine only is an infinite one."""
     if got.shape != ref.shape:
         raise AssertionError(f"{name}: Brian2 gave shape {got.shape}, torch {ref.shape}")
-    diff = np.abs(got - ref).reshape(len(ref), -1)
-    scale = max(float(np.abs(ref).max()), 1e-300)
+    both_bad = ~np.isfinite(got) & ~np.isfinite(ref)
+    one_bad = np.isfinite(got) != np.isfinite(ref)
+    diff = np.where(both_bad, 0.0, np.abs(got - ref))
+    diff = np.where(one_bad, np.inf, diff).reshape(len(ref), -1)
+    finite = ref[np.isfinite(ref)]
+    scale = max(float(np.abs(finite).max()) if finite.size else 0.0, 1e-300)
     worst = int(np.argmax(diff.max(axis=1))) if diff.size else 0
     return Difference(name, kind, float(diff.max()) if diff.size else 0.0,
                       float(diff.max()) / scale if diff.size else 0.0, worst)
