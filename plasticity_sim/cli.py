@@ -103,6 +103,10 @@ def parse_seeds(text: str) -> list[int]:
               help="a rule parameter, e.g. --param retrodiction=0 (repeatable)")
 @click.option("--probes/--no-probes", default=None,
               help="linear probes of every layer (default: for rules not trained by the error)")
+@click.option("--representation-samples", type=int, default=0,
+              help="representational comparison with every level on N test inputs (0: off)")
+@click.option("--plasticity-every", type=int, default=0,
+              help="plasticity statistics every N steps (0: off)")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
@@ -110,7 +114,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
           batch_size, n_test, alignment_every, sensitivity_samples, pairs, k, T, negatives, params,
-          probes, device, dtype, out, quiet):
+          probes, representation_samples, plasticity_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
@@ -119,8 +123,44 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
                                pairs=pairs, k=k, T=T, negatives=negatives, **parse_params(params)),
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
                   seeds=parse_seeds(seeds), lr=lr, n_test=n_test, alignment_every=alignment_every,
-                  sensitivity_samples=sensitivity_samples, probes=probes, device=device,
-                  dtype=dtype, out=out, quiet=quiet)
+                  sensitivity_samples=sensitivity_samples, probes=probes,
+                  representation_samples=representation_samples, plasticity_every=plasticity_every,
+                  device=device, dtype=dtype, out=out, quiet=quiet)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True)
+@click.option("--model", "model_file", type=click.Path(dir_okay=False),
+              help="only this model file's rule (a user's rule gets its card)")
+def rules(fmt, model_file):
+    """Rule cards derived from the equations: what each synapse must know to change."""
+    from .analysis.cards import cards_table, rule_card
+    from .model import Model
+    from .rules.registry import RULES
+
+    chosen = [Model.from_toml(model_file).rule] if model_file else list(RULES.values())
+    click.echo(cards_table([rule_card(r) for r in chosen], fmt))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--rule", "rule_names", multiple=True, help="rules to test (default: all)")
+@click.option("--activation", default="relu", show_default=True)
+def virtual(out, rule_names, activation):
+    """Virtual slice experiments on one synapse of every rule; signatures table."""
+    from pathlib import Path
+
+    from .analysis.virtual import plot_virtual, signature_table, signatures, virtual_experiments
+    from .io import write_dataset
+    from .rules.registry import RULES, get_rule
+
+    chosen = [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
+    ds = virtual_experiments(chosen, activation)
+    write_dataset(ds, Path(out) / "virtual.nc")
+    for path in plot_virtual(ds, out):
+        click.echo(f"wrote {path}")
+    click.echo(signature_table(signatures(ds)))
 
 
 @main.command()

@@ -36,17 +36,21 @@ def parse_params(items) -> dict:
 
 
 def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
-                  sensitivity_samples, probes, device, dtype, out, quiet):
+                  sensitivity_samples, probes, device, dtype, out, quiet, representation_samples=0,
+                  plasticity_every=0):
     from .analysis.alignment import AlignmentMonitor
+    from .analysis.plasticity_stats import PlasticityMonitor
     from .backends.torch.train import train
 
     model = resolve_model(model_file, rule, **changes)
     grammar = Grammar(**grammar)
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
+    if plasticity_every:
+        monitors.append(PlasticityMonitor(plasticity_every))
     try:
         rec = train(model, grammar, P, seeds, n_test=n_test, lr=lr, dtype=dtype, device=device,
                     monitors=monitors, quiet=quiet, sensitivity_samples=sensitivity_samples,
-                    probes=probes)
+                    probes=probes, representation_samples=representation_samples)
     except DivergenceError as err:
         if err.recording is not None:  # keep what was recorded before the divergence
             err.recording.attrs["status"] = str(err)

@@ -116,6 +116,9 @@ class Rule:
     #: "feedback" (trained by the output error), "self_supervised" or "hebbian": the latter two
     #: are evaluated by linear probes of their hidden layers
     family: str = "feedback"
+    #: the variable a slice experiment clamps as the third factor (default: the first
+    #: dendritic pathway variable)
+    third_factor: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "pathways", tuple(self.pathways))
@@ -185,7 +188,8 @@ class Rule:
         return dict(name=self.name, summary=self.summary, hidden=self.hidden, output=self.output,
                     update=self.update, pathways=self.pathways, readout_update=self.readout_update,
                     params=dict(self.params), reference=self.reference, state=self.state,
-                    state_init=dict(self.state_init), family=self.family)
+                    state_init=dict(self.state_init), family=self.family,
+                    third_factor=self.third_factor)
 
     def to_dict(self) -> dict:
         out = self.to_kwargs()
@@ -201,7 +205,7 @@ class Rule:
         if missing:
             raise ParameterError("rule", f"a rule definition needs {missing}")
         known = {"name", "summary", "hidden", "output", "update", "readout_update", "params",
-                 "reference", "pathways", "state", "state_init", "family"}
+                 "reference", "pathways", "state", "state_init", "family", "third_factor"}
         if set(spec) - known:
             raise ParameterError("rule", f"unknown fields {sorted(set(spec) - known)}; "
                                  f"allowed: {sorted(known)}")

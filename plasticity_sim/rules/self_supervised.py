@@ -40,6 +40,7 @@ CLAPP = Rule(
     pathways=PREDICTOR,
     update=CONTRASTIVE_UPDATE,
     params={"retrodiction": 1.0},
+    third_factor="gamma",
     reference="Illing, Ventura, Bellec, Gerstner, NeurIPS 2021",
     **LOCAL_READOUT,
 )
@@ -57,6 +58,7 @@ CLAPP_NCE = Rule(
     pathways=PREDICTOR,
     update=CONTRASTIVE_UPDATE,
     params={"retrodiction": 1.0},
+    third_factor="gamma",
     reference="Gutmann and Hyvarinen 2010 (NCE); Oord et al. 2018 (InfoNCE); Illing et al. 2021",
     **LOCAL_READOUT,
 )
@@ -75,6 +77,7 @@ CLAPP_TOP = Rule(
     pathways=[Pathway("pred", "direct", "wp * r_ctx_pre", synapses={"wp": "0"}, source="top",
                       update="gamma_post * r_post * r_ctx_pre")],
     update="delta_post * r_pre",
+    third_factor="gamma",
     reference="Wu, Bellec, Delrocq, Gerstner, ICML 2026 (arXiv 2601.21683)",
     **LOCAL_READOUT,
 )
@@ -103,6 +106,7 @@ LPL = Rule(
     """,
     state_init={"mu": 0.0, "var": 1.0},
     params={"lam1": 1.0, "lam2": 1.0, "eps": 0.01, "eps_var": 0.001},
+    third_factor="positive",
     reference="Halvagal and Zenke, Nat. Neurosci. 2023",
     **LOCAL_READOUT,
 )
@@ -122,6 +126,7 @@ VICREG_LOCAL = Rule(
     pathways=[DECORRELATION],
     update="delta_post * r_pre",
     params={"lam_inv": 1.0, "lam_var": 1.0, "lam_cov": 1.0, "eps": 0.01, "eps_sd": 0.0001},
+    third_factor="positive",
     reference="Bardes, Ponce, LeCun 2022; Siddiqui et al. 2023 (block-local)",
     **LOCAL_READOUT,
 )

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...analysis.probes import probe_layers
+from ...analysis.representation import representational_similarity
 from ...analysis.sensitivity import synonymic_sensitivity
 from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
@@ -169,7 +170,8 @@ class Trainer:
 def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_test: int = MAX_TEST,
           lr=None, dtype="float32", device="cpu", monitors: Sequence = (), quiet: bool = False,
           epochs: int | None = None, on_divergence: str = "stop",
-          sensitivity_samples: int = 0, probes: bool | None = None) -> Recording:
+          sensitivity_samples: int = 0, probes: bool | None = None,
+          representation_samples: int = 0) -> Recording:
     """Train an ensemble (one member per seed) on P training inputs; test on n_test others.
 
     P counts every input shown: with views, P/2 trees and their views; with fixations, P/T
@@ -180,6 +182,8 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     to every level on that many test inputs. ``probes`` (default: for rules not trained by the
     output error) fits a linear probe on every layer; ``test_accuracy`` is then the top
     layer's probe and ``readout_accuracy`` the network's own (delta-rule) readout.
+    ``representation_samples`` > 0 records the rank correlation of every layer's
+    dissimilarity matrix with every level's latent dissimilarity on that many test inputs.
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
@@ -251,12 +255,13 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             break
     _finish(rec, trainer, train_loss, train_acc, epochs_trained, monitors)
     _evaluate(rec, trainer, data, (x_test, t_test, y_test), diverged_at, probes,
-              sensitivity_samples)
+              sensitivity_samples, representation_samples)
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
 
-def _evaluate(rec, trainer, data, test, diverged_at, probes, sensitivity_samples):
+def _evaluate(rec, trainer, data, test, diverged_at, probes, sensitivity_samples,
+              representation_samples=0):
     E = trainer.E
     x_test, t_test, y_test = test
     readout = trainer.evaluate(x_test, t_test, y_test) if data.n_test else (np.full(E, np.nan),) * 2
@@ -291,6 +296,15 @@ def _evaluate(rec, trainer, data, test, diverged_at, probes, sensitivity_samples
         rec.add("sensitivity", ("seed", "layer", "level"), sens,
                 "synonymic sensitivity: mean squared change of the layer's rates when the "
                 "productions at and below the level are redrawn, over that of unrelated inputs")
+    n_rsa = min(require_int("representation_samples", representation_samples, minimum=0), data.n_test)
+    if n_rsa:
+        rsa = representational_similarity(trainer, [t.take(slice(0, n_rsa)) for t in data.tests])
+        rsa[bad] = np.nan
+        rec.coord("layer", np.arange(1, rsa.shape[1] + 1), "hidden layer (1 = next to the input)")
+        rec.coord("tree_level", np.arange(rsa.shape[2]), "level of the hidden tree (L = the input)")
+        rec.add("representational_similarity", ("seed", "layer", "tree_level"), rsa,
+                "Spearman correlation of the layer's dissimilarity matrix with the latent "
+                "dissimilarity of the level")
 
 
 def _recording(model, grammar, trainer, data, epochs) -> Recording:
