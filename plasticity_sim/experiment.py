@@ -18,6 +18,7 @@ An experiment file (TOML)::
     n_test = 20000
     alignment_every = 0         # > 0: alignment with backprop every N steps
     sensitivity_samples = 0     # > 0: synonymic sensitivity on that many test inputs
+    representation_samples = 0  # > 0: representational comparison on that many test inputs
     probes = true               # linear probes of every layer (default: rules not trained by
                                 # the output error)
     [models.dfa_slow]           # a labelled model: a library rule or a model file, changed
@@ -44,7 +45,8 @@ from .rhm.grammar import Grammar
 
 GRAMMAR_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
 RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_test=20_000, alignment_every=0, sensitivity_samples=0,
-                    device="cpu", dtype="float32", epochs=None, probes=None)
+                    representation_samples=0, device="cpu", dtype="float32", epochs=None,
+                    probes=None)
 SECTIONS = {"title", "description", "grammar", "grid", "run", "models"}
 
 

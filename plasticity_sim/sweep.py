@@ -43,7 +43,7 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
                 dtype=run["dtype"], device=run["device"], monitors=monitors, quiet=True,
                 on_divergence="mask", sensitivity_samples=run["sensitivity_samples"],
-                probes=run.get("probes"))
+                probes=run.get("probes"), representation_samples=run.get("representation_samples", 0))
     ds = rec.to_dataset()
     for name in ("signal_alignment", "update_alignment"):
         if name in ds:  # over the whole of training (checkpoints of stopped members are NaN)
