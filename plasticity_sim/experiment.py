@@ -34,12 +34,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli_support import parse_seed_list
 from .errors import ParameterError, require_int
+from .io import read_toml
 from .model import Model
 from .rhm.grammar import Grammar
 
@@ -84,13 +84,7 @@ class Experiment:
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
-    if not path.exists():
-        raise ParameterError("experiment", f"no such experiment file: {str(path)!r}")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ParameterError("experiment", f"{path}: {err}") from None
-    return build_experiment(spec, path)
+    return build_experiment(read_toml(path, "experiment"), path)
 
 
 def build_experiment(spec: dict, path: Path | None = None) -> Experiment:

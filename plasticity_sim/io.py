@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -43,3 +44,14 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     if path.suffix == ".zarr":
         return xr.open_zarr(path, consolidated=False).load()
     return xr.load_dataset(path, engine="h5netcdf")
+
+
+def read_toml(path: str | os.PathLike, parameter: str) -> dict:
+    """A TOML file as a dict; a missing or malformed file is one error naming ``parameter``."""
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError(parameter, f"no such {parameter} file: {str(path)!r}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ParameterError(parameter, f"{path}: {err}") from None

@@ -16,7 +16,6 @@ A model file (``models/*.toml``) names a library rule or defines its own under `
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,14 +243,9 @@ class Model:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Model":
-        path = Path(path)
-        if not path.exists():
-            raise ParameterError("model", f"no such model file: {str(path)!r}")
-        try:
-            spec = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ParameterError("model", f"{path}: {err}") from None
-        return cls.from_dict(spec)
+        from .io import read_toml
+
+        return cls.from_dict(read_toml(path, "model"))
 
 
 def _section(spec: dict, name: str, kind) -> dict:
