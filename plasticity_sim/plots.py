@@ -137,7 +137,8 @@ def _accuracy(part, path, threshold):
     ax.axvline(scale, color="grey", lw=0.8, ls=":", label="n_c m^L")
     ax.set(xscale="log", ylim=(0, 1.02), ylabel="test accuracy",
            xlabel="P / (n_c m^L)" if axis == "P_scale" else "training-set size P",
-           title=part.attrs.get("title", ""))
+           )
+    ax.set_title(part.attrs.get("title", ""), fontsize=8)
     ax.legend(fontsize=8, ncol=2)
     return _save(fig, path)
 
