@@ -205,14 +205,18 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
 @click.option("--plot/--no-plot", default=True, show_default=True, help="write the figures too")
 @click.option("--format", "fmt", type=click.Choice(["netcdf", "zarr"]), default="netcdf",
               show_default=True, help="format of the combined result")
+@click.option("--max-P", "max_P", type=int, help="run only the cells with P <= this (the rest "
+              "stay for a bigger machine; the combined result has NaN there)")
+@click.option("--where", "where", multiple=True, metavar="AXIS=VALUE",
+              help="run only the cells with this axis value (repeatable)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def sweep(experiment_file, out, scheduler, workers, plot, fmt, quiet):
+def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
-    from .experiment import load_experiment
+    from .experiment import load_experiment, select_cells
     from .plots import p_star_table, plot_result
     from .sweep import run_sweep
 
-    experiment = load_experiment(experiment_file)
+    experiment = select_cells(load_experiment(experiment_file), max_P=max_P, where=where)
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     result = run_sweep(experiment, out, scheduler=scheduler, n_workers=workers, quiet=quiet,
                        echo=click.echo, result_name=name)

@@ -13,12 +13,15 @@ An experiment file (TOML)::
     rule = ["bp", "dfa"]        # library rules, or labels of [models.<label>] below
     P = [256, 1024, 4096]       # or P_scale = [0.25, 1, 4]: P = P_scale * n_classes * m^L
     width = [64, 128]           # any model, neuron or training setting can be an axis
+                                # (lr_factor = [0.3, 1, 3]: learning rates relative to each
+                                # model's own)
     [run]                       # what every cell does
     seeds = [0, 1, 2]           # one vectorized ensemble per cell
     n_test = 20000
     alignment_every = 0         # > 0: alignment with backprop every N steps
     sensitivity_samples = 0     # > 0: synonymic sensitivity on that many test inputs
     representation_samples = 0  # > 0: representational comparison on that many test inputs
+    skip_infeasible = false     # true: drop the cells whose P exceeds half the grammar's inputs
     probes = true               # linear probes of every layer (default: rules not trained by
                                 # the output error)
     [models.dfa_slow]           # a labelled model: a library rule or a model file, changed
@@ -46,7 +49,7 @@ from .rhm.grammar import Grammar
 GRAMMAR_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
 RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_test=20_000, alignment_every=0, sensitivity_samples=0,
                     representation_samples=0, device="cpu", dtype="float32", epochs=None,
-                    probes=None)
+                    probes=None, skip_infeasible=False)
 SECTIONS = {"title", "description", "grammar", "grid", "run", "models"}
 
 
@@ -108,7 +111,9 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
     names = list(axes)
     for index, values in enumerate(_points(spec["grid"], axes)):
         point = dict(zip(names, values))
-        cells.append(_cell(index, point, spec["grammar"], labelled, run, where))
+        cell = _cell(index, point, spec["grammar"], labelled, run, where)
+        if cell is not None:
+            cells.append(cell)
     return Experiment(title=spec.get("title", path.stem if path else "experiment"), path=path,
                       spec=spec, axes=axes, cells=tuple(cells))
 
@@ -162,7 +167,7 @@ def _labelled_models(models: dict, path: Path | None) -> dict:
     return out
 
 
-def _cell(index, point, grammar_spec, labelled, run, where) -> Cell:
+def _cell(index, point, grammar_spec, labelled, run, where) -> Cell | None:
     grammar_args = {k: point.get(k, grammar_spec.get(k)) for k in GRAMMAR_KEYS if
                     k in point or k in grammar_spec}
     missing = [k for k in GRAMMAR_KEYS[:5] if k not in grammar_args]
@@ -171,7 +176,10 @@ def _cell(index, point, grammar_spec, labelled, run, where) -> Cell:
     grammar = Grammar(**grammar_args)
     rule = point["rule"]
     model = labelled[rule] if rule in labelled else Model.for_rule(rule)
-    settings = {k: v for k, v in point.items() if k not in ("rule", "P", "P_scale", *GRAMMAR_KEYS)}
+    settings = {k: v for k, v in point.items()
+                if k not in ("rule", "P", "P_scale", "lr_factor", *GRAMMAR_KEYS)}
+    if "lr_factor" in point:  # a learning rate relative to the model's own
+        settings["lr"] = model.training.lr * float(point["lr_factor"])
     if run.get("epochs") is not None:
         settings["epochs"] = run["epochs"]
     model = model.replace(**settings)
@@ -180,8 +188,26 @@ def _cell(index, point, grammar_spec, labelled, run, where) -> Cell:
         P = require_int("P", point["P"], minimum=1)
     else:
         P = max(1, round(float(point["P_scale"]) * grammar.sample_complexity_scale))
+    if run.get("skip_infeasible") and P > grammar.n_inputs // 2:
+        return None  # more than half of the grammar: no honest test set
     if P >= grammar.n_inputs:
         raise ParameterError("P", f"{where}: P = {P} leaves no test inputs (n_inputs = "
-                             f"{grammar.n_inputs}) in cell {point}")
-    cell_run = {k: v for k, v in run.items() if k != "epochs"}
+                             f"{grammar.n_inputs}) in cell {point}; or set skip_infeasible")
+    cell_run = {k: v for k, v in run.items() if k not in ("epochs", "skip_infeasible")}
     return Cell(index=index, axes=point, model=model, grammar=grammar, P=P, run=cell_run)
+
+
+def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> Experiment:
+    """The experiment restricted to some cells (the combined result keeps every axis value)."""
+    conditions = []
+    for item in where:
+        axis, sep, value = item.partition("=")
+        if not sep or axis not in experiment.axes:
+            raise ParameterError("where", f"must be AXIS=VALUE with an axis of the grid "
+                                 f"({', '.join(experiment.axes)}); got {item!r}")
+        conditions.append((axis, value))
+    cells = [c for c in experiment.cells if (max_P is None or c.P <= max_P)
+             and all(str(c.axes[a]) == v for a, v in conditions)]
+    if not cells:
+        raise ParameterError("where", "no cell of the grid satisfies --max-P / --where")
+    return Experiment(experiment.title, experiment.path, experiment.spec, experiment.axes, tuple(cells))

@@ -136,7 +136,8 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
     if not parts:
         raise ParameterError("experiment", "no cell finished; nothing to combine")
     merged = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="override")
-    merged = merged.reindex({axis: values for axis, values in experiment.axes.items()})
+    merged = merged.reindex({axis: list(dict.fromkeys(values)) for axis, values in
+                             experiment.axes.items()})
     for axis in experiment.axes:
         long_name, units = AXIS_DOCS.get(axis, (axis, "1"))
         merged[axis].attrs.update(long_name=long_name, units=units)
