@@ -236,6 +236,14 @@ def plot(result, out, threshold):
     from .plots import p_star_table, plot_result
 
     ds = open_dataset(result)
+    if "L" in ds.dims and "P_scale" in ds.dims:  # a scan over depth: P* against L
+        from .scaling import plot_scaling, scaling_summary, scaling_table
+
+        rows = scaling_summary(ds, threshold)
+        click.echo(scaling_table(rows))
+        for path in plot_scaling(ds, rows, out):
+            click.echo(f"wrote {path}")
+        return
     click.echo(p_star_table(ds, threshold))
     for path in plot_result(ds, out, threshold):
         click.echo(f"wrote {path}")

@@ -80,6 +80,7 @@ class Experiment:
     spec: dict = field(repr=False)
     axes: dict = field(default_factory=dict)     # axis name -> list of values
     cells: tuple = ()
+    linked: dict = field(default_factory=dict)   # axis moving with another -> that axis
 
     def to_json(self) -> str:
         return json.dumps(self.spec, sort_keys=True, default=str)
@@ -114,8 +115,10 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
         cell = _cell(index, point, spec["grammar"], labelled, run, where)
         if cell is not None:
             cells.append(cell)
+    linked = {name: list(group)[0] for group in spec["grid"].get("together", [])
+              for name in list(group)[1:]}
     return Experiment(title=spec.get("title", path.stem if path else "experiment"), path=path,
-                      spec=spec, axes=axes, cells=tuple(cells))
+                      spec=spec, axes=axes, cells=tuple(cells), linked=linked)
 
 
 def _axes(grid: dict, where: str) -> dict:
@@ -210,4 +213,5 @@ def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> 
              and all(str(c.axes[a]) == v for a, v in conditions)]
     if not cells:
         raise ParameterError("where", "no cell of the grid satisfies --max-P / --where")
-    return Experiment(experiment.title, experiment.path, experiment.spec, experiment.axes, tuple(cells))
+    return Experiment(experiment.title, experiment.path, experiment.spec, experiment.axes,
+                      tuple(cells), experiment.linked)

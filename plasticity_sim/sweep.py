@@ -131,13 +131,16 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
             continue
         ds = xr.load_dataset(cells_dir / f"{cell.key}.nc", engine="h5netcdf")
         ds.attrs = {}
-        ds = ds.expand_dims({axis: [value] for axis, value in cell.axes.items()})
+        ds = ds.expand_dims({axis: [value] for axis, value in cell.axes.items()
+                             if axis not in experiment.linked})
+        for axis, leader in experiment.linked.items():  # a coordinate along its leader
+            ds = ds.assign_coords({axis: (leader, [cell.axes[axis]])})
         parts.append(ds)
     if not parts:
         raise ParameterError("experiment", "no cell finished; nothing to combine")
     merged = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="override")
     merged = merged.reindex({axis: list(dict.fromkeys(values)) for axis, values in
-                             experiment.axes.items()})
+                             experiment.axes.items() if axis not in experiment.linked})
     for axis in experiment.axes:
         long_name, units = AXIS_DOCS.get(axis, (axis, "1"))
         merged[axis].attrs.update(long_name=long_name, units=units)

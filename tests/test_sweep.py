@@ -193,3 +193,21 @@ alignment_every = 1
     assert xr.open_zarr(out / "e.zarr", consolidated=False).test_accuracy.shape[:2] == (2, 2)
     bad = CliRunner().invoke(main, ["sweep", str(tmp_path / "missing.toml"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such experiment file" in bad.output
+
+
+def test_linked_axes_share_one_dimension_and_filters_select_cells(tmp_path):
+    from plasticity_sim.experiment import select_cells
+
+    spec = {"grammar": {"s": 2, "L": 3}, "grid": {
+        "rule": ["bp"], "P": [16, 24], "together": [{"v": [3, 4], "n_classes": [2, 3], "m": [2, 2]}]},
+        "run": {"seeds": [0], "n_test": 30, "epochs": 1}, "title": "linked"}
+    spec["grid"]["width"] = [4]
+    exp = build_experiment(spec)
+    assert len(exp.cells) == 4 and exp.linked == {"n_classes": "v", "m": "v"}
+    small = select_cells(exp, max_P=16, where=["v=3"])
+    assert [(c.axes["v"], c.P) for c in small.cells] == [(3, 16)]
+    with pytest.raises(ParameterError, match="where"):
+        select_cells(exp, where=["colour=red"])
+    result = sweep(exp, tmp_path)
+    assert "n_classes" not in result.test_accuracy.dims and "v" in result.test_accuracy.dims
+    assert list(result.n_classes.values) == [2, 3] and result.n_classes.dims == ("v",)

@@ -1,0 +1,130 @@
+"""Sample complexity against depth: P* per rule and hierarchy, and the mechanism.
+
+Reads a combined sweep over rule x L x P_scale (x v) x seed (``experiments/scaling.toml``):
+P* in units of n_c m^L (the mean over seeds, with the range of the seeds' own P*), its
+ratio to backprop's, and the cosine of each rule's learning signal with backprop's per
+hidden layer against the layer's distance from the output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .analysis.sample_complexity import sample_complexity, seed_mean
+
+
+def scaling_summary(ds: xr.Dataset, threshold: float = 0.9) -> list[dict]:
+    """One row per (v, L, rule): P*/(n_c m^L) (mean curve), seed range, ratio to bp."""
+    rows = []
+    x = ds.P_scale.values
+    for v in np.atleast_1d(ds.v.values) if "v" in ds.dims else [None]:
+        for L in ds.L.values:
+            part = ds.sel(L=L, v=v) if v is not None else ds.sel(L=L)
+            bp = None
+            for rule in part.rule.values:
+                acc = part.test_accuracy.sel(rule=rule).transpose("seed", "P_scale").values
+                keep = np.isfinite(acc).any(0)
+                if not keep.any():
+                    continue
+                star = sample_complexity(x[keep], acc[:, keep], threshold)
+                seeds = [sample_complexity(x[keep], a[keep], threshold) for a in acc
+                         if np.isfinite(a[keep]).all()]
+                finite = [s.finite for s in seeds]
+                row = dict(v=v, L=int(L), rule=str(rule), p_star=star, largest=float(x[keep][-1]),
+                           seed_min=min(finite) if finite else np.nan,
+                           seed_max=max(finite) if finite else np.nan,
+                           accuracy_at_largest=float(seed_mean(acc[:, keep][:, -1])))
+                if rule == "bp":
+                    bp = star
+                rows.append(row)
+            for row in rows:
+                if row["v"] == v and row["L"] == L and bp is not None:
+                    row["ratio_to_bp"] = row["p_star"].finite / bp.finite
+    return rows
+
+
+def scaling_table(rows: list[dict]) -> str:
+    head = "| v | L | rule | P* / (n_c m^L) | seeds' P* range | P* / P*(bp) | accuracy at largest P |"
+    out = [head, "|" + "---|" * 7]
+    for r in rows:
+        star = r["p_star"]
+        prefix = {"=": "", "<=": "<= ", ">": "> "}[star.bound]
+        ratio = r.get("ratio_to_bp", np.nan)
+        ratio_s = (">" if star.bound == ">" else "") + (f"{ratio:.2g}" if np.isfinite(ratio) else "—")
+        out.append(f"| {r['v']} | {r['L']} | {r['rule']} | {prefix}{star.value:.3g} | "
+                   f"{r['seed_min']:.3g}–{r['seed_max']:.3g} | {ratio_s} | "
+                   f"{r['accuracy_at_largest']:.3f} (at {r['largest']:g} n_c m^L) |")
+    return "\n".join(out)
+
+
+def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.DataArray:
+    """Cosine of each rule's delta with backprop's (mean over training and seeds) per hidden
+    layer, against the layer's distance from the output (1 = the top hidden layer)."""
+    cos = ds["signal_alignment_mean"]
+    if P_scale is not None:
+        cos = cos.sel(P_scale=P_scale)
+    else:
+        cos = cos.mean("P_scale")
+    cos = cos.mean("seed")
+    rows = []
+    for L in ds.L.values:
+        part = cos.sel(L=L)
+        layers = [l for l in ds.layer.values if l <= L]
+        distance = [int(L - l + 1) for l in layers]
+        rows.append(part.sel(layer=layers).assign_coords(layer=distance).rename(layer="distance"))
+    return xr.concat(rows, dim="L")
+
+
+def plot_scaling(ds: xr.Dataset, rows: list[dict], out_dir, P_scale: float | None = None) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    vs = sorted({r["v"] for r in rows}, key=lambda v: (v is None, v))
+    fig, axes = plt.subplots(1, len(vs), figsize=(5.0 * len(vs), 3.8), squeeze=False)
+    for ax, v in zip(axes[0], vs):
+        for rule in dict.fromkeys(r["rule"] for r in rows):
+            sel = [r for r in rows if r["rule"] == rule and r["v"] == v]
+            L = [r["L"] for r in sel]
+            y = [r["p_star"].value for r in sel]
+            lo = [r["seed_min"] for r in sel]
+            hi = [min(r["seed_max"], r["largest"]) for r in sel]
+            beyond = [r["p_star"].bound == ">" for r in sel]
+            line, = ax.plot(L, y, marker="o", label=rule)
+            ax.fill_between(L, lo, hi, color=line.get_color(), alpha=0.12)
+            for Li, yi, b in zip(L, y, beyond):
+                if b:
+                    ax.plot([Li], [yi], marker="^", color=line.get_color(), ms=9)
+        ax.set(yscale="log", xlabel="depth L", ylabel="P* / (n_c m^L)", xticks=sorted(ds.L.values),
+               title=f"v = n_c = m = {v} (triangle: beyond the grid)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    for ext in (".png", ".pdf"):
+        fig.savefig(out_dir / f"scaling_p_star{ext}", dpi=130)
+    plt.close(fig)
+    paths.append(out_dir / "scaling_p_star.png")
+    if "signal_alignment_mean" in ds:
+        cos = alignment_by_distance(ds.sel(v=vs[0]) if "v" in ds.dims else ds, P_scale)
+        fig, axes = plt.subplots(1, cos.sizes["L"], figsize=(3.6 * cos.sizes["L"], 3.4),
+                                 squeeze=False, sharey=True)
+        for ax, L in zip(axes[0], cos.L.values):
+            for rule in cos.rule.values:
+                c = cos.sel(L=L, rule=rule)
+                ax.plot(c.distance.values, c.values, marker="o", label=rule)
+            ax.set(title=f"L = {L}", xlabel="distance from the output (layers)", ylim=(-0.2, 1.05),
+                   xticks=list(range(1, int(L) + 1)))
+        axes[0][0].set_ylabel("cosine of delta with backprop's")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        for ext in (".png", ".pdf"):
+            fig.savefig(out_dir / f"scaling_alignment{ext}", dpi=130)
+        plt.close(fig)
+        paths.append(out_dir / "scaling_alignment.png")
+    return paths

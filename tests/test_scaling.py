@@ -1,0 +1,45 @@
+import numpy as np
+import xarray as xr
+
+from plasticity_sim.scaling import alignment_by_distance, scaling_summary, scaling_table
+
+SCALES = [0.25, 1, 4, 16]
+
+
+def synthetic():
+    """bp crosses 0.9 between 1 and 4 n_c m^L at every depth; dfa later and later; never at L=4."""
+    acc = np.zeros((2, 2, len(SCALES), 2))  # rule, L, P_scale, seed
+    curve = lambda *v: np.array(v)[:, None]  # noqa: E731 (the same for both seeds)
+    acc[0, :] = curve(0.3, 0.6, 1.0, 1.0)
+    acc[1, 0] = curve(0.3, 0.5, 0.7, 1.0)
+    acc[1, 1] = curve(0.3, 0.4, 0.5, 0.6)
+    align = np.zeros((2, 2, len(SCALES), 2, 4))
+    align[0] = 1.0
+    align[1, ..., :] = [0.1, 0.3, 0.6, 0.9]   # dfa: less aligned far from the output
+    align[1, 0, ..., 2:] = np.nan              # L = 2 has two hidden layers
+    align[0, 0, ..., 2:] = np.nan
+    return xr.Dataset({"test_accuracy": (("rule", "L", "P_scale", "seed"), acc),
+                       "signal_alignment_mean": (("rule", "L", "P_scale", "seed", "layer"), align)},
+                      coords={"rule": ["bp", "dfa"], "L": [2, 4], "P_scale": SCALES, "seed": [0, 1],
+                              "layer": [1, 2, 3, 4]})
+
+
+def test_p_star_per_depth_and_its_ratio_to_backprop():
+    rows = scaling_summary(synthetic())
+    by = {(r["rule"], r["L"]): r for r in rows}
+    bp2, dfa2, dfa4 = by[("bp", 2)], by[("dfa", 2)], by[("dfa", 4)]
+    assert bp2["p_star"].bound == "=" and 1 < bp2["p_star"].value < 4
+    assert dfa2["p_star"].value > bp2["p_star"].value and dfa2["ratio_to_bp"] > 1
+    assert dfa4["p_star"].bound == ">" and dfa4["p_star"].value == 16
+    table = scaling_table(rows)
+    assert "| None | 4 | dfa | > 16 |" in table
+
+
+def test_alignment_against_distance_from_the_output():
+    cos = alignment_by_distance(synthetic())
+    # L = 4: layer 4 is next to the output (distance 1), layer 1 is four layers away
+    assert float(cos.sel(L=4, rule="dfa", distance=1)) == 0.9
+    assert float(cos.sel(L=4, rule="dfa", distance=4)) == 0.1
+    assert float(cos.sel(L=2, rule="dfa", distance=1)) == 0.3
+    assert np.isnan(float(cos.sel(L=2, rule="dfa", distance=4)))
+    assert float(cos.sel(L=4, rule="bp").min()) == 1.0
