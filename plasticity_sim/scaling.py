@@ -75,7 +75,7 @@ def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.Da
         layers = [l for l in ds.layer.values if l <= L]
         distance = [int(L - l + 1) for l in layers]
         rows.append(part.sel(layer=layers).assign_coords(layer=distance).rename(layer="distance"))
-    return xr.concat(rows, dim="L")
+    return xr.concat(rows, dim="L", join="outer")
 
 
 def plot_scaling(ds: xr.Dataset, rows: list[dict], out_dir, P_scale: float | None = None) -> list:
