@@ -213,17 +213,14 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
 def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
     from .experiment import load_experiment, select_cells
-    from .plots import p_star_table, plot_result
     from .sweep import run_sweep
 
-    experiment = select_cells(load_experiment(experiment_file), max_P=max_P, where=where)
+    experiment = load_experiment(experiment_file)
+    cells = select_cells(experiment, max_P=max_P, where=where) if (max_P or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     result = run_sweep(experiment, out, scheduler=scheduler, n_workers=workers, quiet=quiet,
-                       echo=click.echo, result_name=name)
-    click.echo("\n" + p_star_table(result))
-    if plot:
-        for path in plot_result(result, out):
-            click.echo(f"wrote {path}")
+                       echo=click.echo, result_name=name, cells=cells)
+    report_result(result, out if plot else None)
 
 
 @main.command()
@@ -233,19 +230,24 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, qui
 def plot(result, out, threshold):
     """Figures (PNG and PDF) and the P* table of a sweep's combined result."""
     from .io import open_dataset
+
+    report_result(open_dataset(result), out, threshold)
+
+
+def report_result(ds, out=None, threshold: float = 0.9):
+    """Print a sweep result's table and, with ``out``, write its figures."""
     from .plots import p_star_table, plot_result
 
-    ds = open_dataset(result)
     if "L" in ds.dims and "P_scale" in ds.dims:  # a scan over depth: P* against L
         from .scaling import plot_scaling, scaling_summary, scaling_table
 
         rows = scaling_summary(ds, threshold)
-        click.echo(scaling_table(rows))
-        for path in plot_scaling(ds, rows, out):
-            click.echo(f"wrote {path}")
-        return
-    click.echo(p_star_table(ds, threshold))
-    for path in plot_result(ds, out, threshold):
+        click.echo("\n" + scaling_table(rows))
+        paths = plot_scaling(ds, rows, out) if out else []
+    else:
+        click.echo("\n" + p_star_table(ds, threshold))
+        paths = plot_result(ds, out, threshold) if out else []
+    for path in paths:
         click.echo(f"wrote {path}")
 
 

@@ -19,6 +19,8 @@ An experiment file (TOML)::
     seeds = [0, 1, 2]           # one vectorized ensemble per cell
     n_test = 20000
     alignment_every = 0         # > 0: alignment with backprop every N steps
+    keep_checkpoints = true     # false: keep the alignment's means per epoch and over
+                                # training only (compact files for large grids)
     sensitivity_samples = 0     # > 0: synonymic sensitivity on that many test inputs
     representation_samples = 0  # > 0: representational comparison on that many test inputs
     skip_infeasible = false     # true: drop the cells whose P exceeds half the grammar's inputs
@@ -30,6 +32,16 @@ An experiment file (TOML)::
 
 Axes listed together under ``[[grid.together]]`` change in step (e.g. v, n_classes and m)
 instead of forming a product.
+
+``[[override]]`` sections change settings in the cells they name (every key of ``where``
+must match the cell's axis value), after the grid's own values::
+
+    [[override]]                # backprop at L = 4 learns at a third of its default rate
+    where = { rule = "bp", L = 4 }
+    lr_factor = 0.3             # any model, neuron or training setting, or lr_factor
+
+An override that names no cell of the grid is an error (a misspelt value would otherwise
+be silently ignored).
 """
 
 from __future__ import annotations
@@ -49,8 +61,8 @@ from .rhm.grammar import Grammar
 GRAMMAR_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
 RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_test=20_000, alignment_every=0, sensitivity_samples=0,
                     representation_samples=0, device="cpu", dtype="float32", epochs=None,
-                    probes=None, skip_infeasible=False)
-SECTIONS = {"title", "description", "grammar", "grid", "run", "models"}
+                    probes=None, skip_infeasible=False, keep_checkpoints=True)
+SECTIONS = {"title", "description", "grammar", "grid", "run", "models", "override"}
 
 
 @dataclass(frozen=True)
@@ -65,12 +77,16 @@ class Cell:
     run: dict
 
     @property
-    def key(self) -> str:
-        """A stable name: the same cell of the same experiment always has the same key."""
+    def digest(self) -> str:
+        """A hash of everything the cell computes from: equal digests, equal results."""
         spec = {"axes": self.axes, "model": self.model.to_dict(), "grammar": self.grammar.params,
                 "P": self.P, "run": self.run}
-        digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-        return f"cell-{self.index:05d}-{digest[:12]}"
+        return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    @property
+    def key(self) -> str:
+        """A stable name: the same cell of the same experiment always has the same key."""
+        return f"cell-{self.index:05d}-{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -108,13 +124,23 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
     run["seeds"] = parse_seed_list(run["seeds"])
     axes = _axes(spec["grid"], where)
     labelled = _labelled_models(spec.get("models", {}), path)
+    overrides = _overrides(spec.get("override", []), axes, where)
+    used = [False] * len(overrides)
     cells = []
     names = list(axes)
     for index, values in enumerate(_points(spec["grid"], axes)):
         point = dict(zip(names, values))
-        cell = _cell(index, point, spec["grammar"], labelled, run, where)
+        changes = {}
+        for k, (match, settings) in enumerate(overrides):
+            if all(point[a] == v for a, v in match.items()):
+                changes.update(settings)
+                used[k] = True
+        cell = _cell(index, point, spec["grammar"], labelled, run, where, changes)
         if cell is not None:
             cells.append(cell)
+    for (match, _), hit in zip(overrides, used):
+        if not hit:
+            raise ParameterError("override", f"{where}: where = {match} names no cell of the grid")
     linked = {name: list(group)[0] for group in spec["grid"].get("together", [])
               for name in list(group)[1:]}
     return Experiment(title=spec.get("title", path.stem if path else "experiment"), path=path,
@@ -153,6 +179,31 @@ def _points(grid: dict, axes: dict):
         yield [flat[name] for name in axes]
 
 
+def _overrides(sections, axes: dict, where: str) -> list[tuple[dict, dict]]:
+    """[[override]] sections as (axis values to match, settings to change)."""
+    if not isinstance(sections, list):
+        raise ParameterError("override", f"{where}: write [[override]] (a list of sections)")
+    out = []
+    for section in sections:
+        section = dict(section)
+        match = section.pop("where", None)
+        if not isinstance(match, dict) or not match:
+            raise ParameterError("override", f"{where}: every [[override]] needs "
+                                 f"`where = {{AXIS = VALUE, ...}}`; got {match!r}")
+        unknown = set(match) - set(axes)
+        if unknown:
+            raise ParameterError("override", f"{where}: where names {sorted(unknown)}, not axes of "
+                                 f"the grid ({', '.join(axes)})")
+        if not section:
+            raise ParameterError("override", f"{where}: the [[override]] for {match} changes nothing")
+        blocked = set(section) & {"rule", "P", "P_scale", *GRAMMAR_KEYS}
+        if blocked:
+            raise ParameterError("override", f"{where}: {sorted(blocked)} define the cell itself; "
+                                 "make them grid axes instead")
+        out.append((match, section))
+    return out
+
+
 def _labelled_models(models: dict, path: Path | None) -> dict:
     out = {}
     for label, settings in models.items():
@@ -170,7 +221,7 @@ def _labelled_models(models: dict, path: Path | None) -> dict:
     return out
 
 
-def _cell(index, point, grammar_spec, labelled, run, where) -> Cell | None:
+def _cell(index, point, grammar_spec, labelled, run, where, changes=None) -> Cell | None:
     grammar_args = {k: point.get(k, grammar_spec.get(k)) for k in GRAMMAR_KEYS if
                     k in point or k in grammar_spec}
     missing = [k for k in GRAMMAR_KEYS[:5] if k not in grammar_args]
@@ -179,13 +230,18 @@ def _cell(index, point, grammar_spec, labelled, run, where) -> Cell | None:
     grammar = Grammar(**grammar_args)
     rule = point["rule"]
     model = labelled[rule] if rule in labelled else Model.for_rule(rule)
-    settings = {k: v for k, v in point.items()
+    chosen = {**point, **(changes or {})}
+    settings = {k: v for k, v in chosen.items()
                 if k not in ("rule", "P", "P_scale", "lr_factor", *GRAMMAR_KEYS)}
-    if "lr_factor" in point:  # a learning rate relative to the model's own
-        settings["lr"] = model.training.lr * float(point["lr_factor"])
-    if run.get("epochs") is not None:
+    if "lr_factor" in chosen:  # a learning rate relative to the model's own
+        settings["lr"] = model.training.lr * float(chosen["lr_factor"])
+    if run.get("epochs") is not None and "epochs" not in (changes or {}):
         settings["epochs"] = run["epochs"]
-    model = model.replace(**settings)
+    try:
+        model = model.replace(**settings)
+    except ParameterError as err:  # say which cell, once
+        detail = str(err).removeprefix(f"{err.parameter}: ")
+        raise ParameterError(err.parameter, f"{where}: cell {point}: {detail}") from None
     model.architecture(grammar)  # shape errors now, not in a worker
     if "P" in point:
         P = require_int("P", point["P"], minimum=1)
@@ -200,8 +256,8 @@ def _cell(index, point, grammar_spec, labelled, run, where) -> Cell | None:
     return Cell(index=index, axes=point, model=model, grammar=grammar, P=P, run=cell_run)
 
 
-def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> Experiment:
-    """The experiment restricted to some cells (the combined result keeps every axis value)."""
+def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> tuple[Cell, ...]:
+    """The cells with P <= max_P and the given AXIS=VALUE settings."""
     conditions = []
     for item in where:
         axis, sep, value = item.partition("=")
@@ -213,5 +269,4 @@ def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> 
              and all(str(c.axes[a]) == v for a, v in conditions)]
     if not cells:
         raise ParameterError("where", "no cell of the grid satisfies --max-P / --where")
-    return Experiment(experiment.title, experiment.path, experiment.spec, experiment.axes,
-                      tuple(cells), experiment.linked)
+    return tuple(cells)

@@ -24,7 +24,7 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp{path.suffix}")
     try:
         if path.suffix == ".nc":
-            ds.to_netcdf(tmp, engine="h5netcdf")
+            ds.to_netcdf(tmp, engine="h5netcdf", encoding=_compressed(ds))
         else:
             ds.to_zarr(tmp, mode="w", consolidated=False)
         if path.is_dir():
@@ -34,6 +34,12 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
     return path
+
+
+def _compressed(ds: xr.Dataset) -> dict:
+    """gzip for numeric arrays: sweep results are mostly NaN padding and repeated values."""
+    return {name: {"zlib": True, "complevel": 4} for name, var in ds.variables.items()
+            if var.ndim > 0 and var.dtype.kind in "biuf" and name not in ds.dims}
 
 
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:

@@ -45,11 +45,7 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
                 on_divergence="mask", sensitivity_samples=run["sensitivity_samples"],
                 probes=run.get("probes"), representation_samples=run.get("representation_samples", 0))
     ds = rec.to_dataset()
-    for name in ("signal_alignment", "update_alignment"):
-        if name in ds:  # over the whole of training (checkpoints of stopped members are NaN)
-            ds[f"{name}_mean"] = ds[name].mean("checkpoint", skipna=True)
-            ds[f"{name}_mean"].attrs.update(long_name=ds[name].attrs["long_name"] +
-                                            ", mean over training", units="1")
+    summarize_alignment(ds, cell.P, keep_checkpoints=run.get("keep_checkpoints", True))
     ds["training_set_size"] = xr.Variable((), cell.P, {"long_name": "training-set size P",
                                                        "units": "1"})
     ds["sample_complexity_scale"] = xr.Variable(
@@ -60,30 +56,77 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     return str(path)
 
 
-def finished(cells_dir: Path, cell: Cell) -> bool:
-    """A cell is finished when its final-name file opens and says it is complete."""
-    path = cells_dir / f"{cell.key}.nc"
-    if not path.exists():
-        return False
+def summarize_alignment(ds: xr.Dataset, P: int, keep_checkpoints: bool = True) -> None:
+    """Add the alignment's mean over training and per epoch; drop the checkpoints if asked.
+
+    Checkpoints are numbered from the start of each run, so cells that train for different
+    numbers of steps share no checkpoint axis: a grid's combined file is only compact when
+    its cells keep the per-epoch means alone (``keep_checkpoints = false``).
+    """
+    for name in ("signal_alignment", "update_alignment"):
+        if name not in ds:
+            continue
+        long_name = ds[name].attrs["long_name"]
+        # over the whole of training (checkpoints of stopped members are NaN)
+        ds[f"{name}_mean"] = ds[name].mean("checkpoint", skipna=True)
+        ds[f"{name}_mean"].attrs.update(long_name=long_name + ", mean over training", units="1")
+        epoch_of = (ds["checkpoint_presentation"] // P).rename("epoch")
+        by_epoch = ds[name].groupby(epoch_of).mean(skipna=True).reindex(epoch=ds["epoch"])
+        ds[f"{name}_by_epoch"] = by_epoch
+        ds[f"{name}_by_epoch"].attrs.update(long_name=long_name + ", mean over each epoch",
+                                            units="1")
+    if not keep_checkpoints:
+        for n in ("signal_alignment", "update_alignment", "checkpoint_presentation", "checkpoint"):
+            if n in ds.variables:
+                del ds[n]
+
+
+def cell_files(cells_dir: Path) -> dict[str, Path]:
+    """The cell files in a folder by their cells' digest, listed once.
+
+    A cell is found by the hash of its configuration, not by its place in the grid, so a
+    grid that grows (a new axis value, a new rule) keeps the files of the cells it had.
+    """
+    files = {}
+    for path in sorted(Path(cells_dir).glob("cell-*-*.nc")):
+        files.setdefault(path.stem.rsplit("-", 1)[-1], path)
+    return files
+
+
+def finished(cells_dir: Path, cell: Cell, files: dict[str, Path] | None = None) -> Path | None:
+    """The cell's file when it opens and says it is complete, else None."""
+    files = cell_files(cells_dir) if files is None else files
+    path = files.get(cell.digest)
+    if path is None:
+        return None
     try:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return int(ds.attrs.get("cell_complete", 0)) == 1 and ds.attrs.get("cell_key") == cell.key
+            complete = int(ds.attrs.get("cell_complete", 0)) == 1
+            same = str(ds.attrs.get("cell_key", "")).endswith(cell.digest)
+            return path if complete and same else None
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
               n_workers: int | None = None, quiet: bool = False, cell_fn=run_cell,
-              result_name: str | None = None, echo=print) -> xr.Dataset:
-    """Run the cells not yet on disk, then combine all of them; returns the combined Dataset."""
+              result_name: str | None = None, echo=print, cells=None) -> xr.Dataset:
+    """Run the cells not yet on disk, then combine every cell of the grid found on disk.
+
+    ``cells``: run only these cells of the experiment (default: all); the combined result
+    still holds every cell of the grid that is on disk, from this run or an earlier one.
+    """
     from dask.distributed import Client, LocalCluster, as_completed
 
     out_dir = Path(out_dir)
     cells_dir = out_dir / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in experiment.cells if not finished(cells_dir, c)]
-    skipped = len(experiment.cells) - len(todo)
-    echo(f"{experiment.title}: {len(experiment.cells)} cells; skipping {skipped} already on disk; "
+    chosen = experiment.cells if cells is None else tuple(cells)
+    files = cell_files(cells_dir)
+    todo = [c for c in chosen if not finished(cells_dir, c, files)]
+    skipped = len(chosen) - len(todo)
+    of_grid = "" if len(chosen) == len(experiment.cells) else f" (of {len(experiment.cells)} in the grid)"
+    echo(f"{experiment.title}: {len(chosen)} cells{of_grid}; skipping {skipped} already on disk; "
          f"running {len(todo)}")
     failures = []
     if todo:
@@ -118,7 +161,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     name = result_name or (experiment.path.stem if experiment.path else _slug(experiment.title))
     write_dataset(result, out_dir / (name if name.endswith((".nc", ".zarr")) else f"{name}.nc"))
     if failures:
-        raise PlasticitySimError(f"{len(failures)} of {len(experiment.cells)} cells failed (see "
+        raise PlasticitySimError(f"{len(failures)} of {len(chosen)} cells failed (see "
                                  "above); the others are on disk and a rerun retries only these")
     return result
 
@@ -126,10 +169,12 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
 def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
     """One Dataset over the grid's axes (missing cells are NaN)."""
     parts = []
+    files = cell_files(cells_dir)
     for cell in experiment.cells:
-        if not finished(cells_dir, cell):
+        path = finished(cells_dir, cell, files)
+        if path is None:
             continue
-        ds = xr.load_dataset(cells_dir / f"{cell.key}.nc", engine="h5netcdf")
+        ds = xr.load_dataset(path, engine="h5netcdf")
         ds.attrs = {}
         ds = ds.expand_dims({axis: [value] for axis, value in cell.axes.items()
                              if axis not in experiment.linked})

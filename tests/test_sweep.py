@@ -114,7 +114,7 @@ def test_half_written_files_are_never_taken_for_finished_cells(experiment, tmp_p
     (lambda s: s["grid"].pop("rule"), "needs a `rule` axis"),
     (lambda s: s["grid"].update(P_scale=[1]), "exactly one of `P` and `P_scale`"),
     (lambda s: s["grammar"].pop("m"), "lacks \\['m'\\]"),
-    (lambda s: s["grid"].update(width=[0]), "width: must be >= 1"),
+    (lambda s: s["grid"].update(width=[0]), "width: .*cell .*width.: 0.*must be >= 1"),
     (lambda s: s["run"].update(gpus=2), "unknown keys \\['gpus'\\]"),
     (lambda s: s["grid"].update(P=[70000]), "leaves no test inputs"),
     (lambda s: s.update(extras={}), "unknown sections"),
@@ -205,9 +205,91 @@ def test_linked_axes_share_one_dimension_and_filters_select_cells(tmp_path):
     exp = build_experiment(spec)
     assert len(exp.cells) == 4 and exp.linked == {"n_classes": "v", "m": "v"}
     small = select_cells(exp, max_P=16, where=["v=3"])
-    assert [(c.axes["v"], c.P) for c in small.cells] == [(3, 16)]
+    assert [(c.axes["v"], c.P) for c in small] == [(3, 16)]
     with pytest.raises(ParameterError, match="where"):
         select_cells(exp, where=["colour=red"])
     result = sweep(exp, tmp_path)
     assert "n_classes" not in result.test_accuracy.dims and "v" in result.test_accuracy.dims
     assert list(result.n_classes.values) == [2, 3] and result.n_classes.dims == ("v",)
+
+
+def test_a_selection_runs_only_its_cells_but_the_result_holds_the_whole_grid(experiment, tmp_path):
+    from plasticity_sim.experiment import select_cells
+
+    first = select_cells(experiment, where=["rule=bp"])
+    result = sweep(experiment, tmp_path, cell_fn=logged_cell, cells=first)
+    assert sorted(calls(tmp_path)) == sorted(c.key for c in first)
+    assert np.isfinite(result.test_accuracy.sel(rule="bp")).all()
+    assert np.isnan(result.test_accuracy.sel(rule="dfa")).all()      # not run yet: NaN
+    result = sweep(experiment, tmp_path, cell_fn=logged_cell, cells=select_cells(experiment,
+                                                                                 max_P=32))
+    assert len(calls(tmp_path)) == 3                                 # only dfa at P = 32 was new
+    assert np.isfinite(result.test_accuracy.sel(rule="dfa", P=32)).all()
+    assert np.isnan(result.test_accuracy.sel(rule="dfa", P=64)).all()
+    assert result.attrs["cells_finished"] == 3
+
+
+def test_a_grown_grid_keeps_the_files_of_the_cells_it_had(tmp_path):
+    import copy
+
+    small = copy.deepcopy(SPEC)
+    small["grid"].update(rule=["dfa"], P=[64])
+    sweep(build_experiment(small), tmp_path, cell_fn=logged_cell)
+    grown = copy.deepcopy(SPEC)                                       # dfa at P = 64 is now cell 3
+    messages = []
+    result = run_sweep(build_experiment(grown), tmp_path, n_workers=2, quiet=True,
+                       echo=messages.append, cell_fn=logged_cell)
+    assert "skipping 1 already on disk; running 3" in messages[0]
+    assert len(calls(tmp_path)) == 4 and np.isfinite(result.test_accuracy.values).all()
+
+
+def test_overrides_change_only_the_cells_they_name():
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["override"] = [{"where": {"rule": "dfa", "P": 64}, "lr_factor": 0.5, "width": 6}]
+    cells = {(c.axes["rule"], c.P): c for c in build_experiment(spec).cells}
+    plain = {(c.axes["rule"], c.P): c for c in build_experiment(SPEC).cells}
+    changed = cells[("dfa", 64)].model
+    assert changed.training.lr == pytest.approx(0.5 * plain[("dfa", 64)].model.training.lr)
+    assert changed.width == 6
+    for key in [("bp", 32), ("bp", 64), ("dfa", 32)]:
+        assert cells[key].model == plain[key].model and cells[key].key == plain[key].key
+    assert cells[("dfa", 64)].digest != plain[("dfa", 64)].digest     # recomputed, not reused
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"where": {"rule": "fa"}, "lr": 0.1}, "names no cell of the grid"),
+    ({"where": {"colour": "red"}, "lr": 0.1}, "not axes of the grid"),
+    ({"lr": 0.1}, "needs `where"),
+    ({"where": {"rule": "bp"}}, "changes nothing"),
+    ({"where": {"rule": "bp"}, "L": 4}, "define the cell itself"),
+    ({"where": {"rule": "bp"}, "lr": -1.0}, "lr: .*cell .*must be > 0"),
+    ({"where": {"rule": "bp"}, "colour": 1}, "unknown settings \\['colour'\\]"),
+])
+def test_bad_overrides_fail_before_any_work(override, message):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["override"] = [override]
+    with pytest.raises(ParameterError, match=message):
+        build_experiment(spec)
+
+
+def test_alignment_per_epoch_and_compact_cells(tmp_path):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["grid"].update(rule=["dfa"], P=[64])
+    spec["run"].update(alignment_every=1, epochs=3, sensitivity_samples=0)
+    full = xr.load_dataset(run_cell(build_experiment(spec).cells[0], str(tmp_path / "a")))
+    spec["run"]["keep_checkpoints"] = False
+    compact = xr.load_dataset(run_cell(build_experiment(spec).cells[0], str(tmp_path / "b")))
+    epoch_of = full.checkpoint_presentation.values // 64
+    for e in range(3):   # the per-epoch value is the mean of that epoch's checkpoints
+        expect = full.signal_alignment.values[:, epoch_of == e].mean(1)
+        np.testing.assert_allclose(full.signal_alignment_by_epoch.sel(epoch=e), expect)
+        np.testing.assert_allclose(compact.signal_alignment_by_epoch.sel(epoch=e), expect)
+    assert "checkpoint" not in compact.dims and "update_alignment" not in compact
+    np.testing.assert_allclose(compact.update_alignment_mean, full.update_alignment_mean)
+    assert compact.update_alignment_by_epoch.dims == ("seed", "epoch", "projection")
