@@ -108,7 +108,8 @@ def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> 
     return paths
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as PNG and PDF beside each other; returns the PNG's path."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
@@ -140,7 +141,7 @@ def _accuracy(part, path, threshold):
            )
     ax.set_title(part.attrs.get("title", ""), fontsize=8)
     ax.legend(fontsize=8, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _p_star_bars(part, path, threshold):
@@ -166,7 +167,7 @@ def _p_star_bars(part, path, threshold):
            title="P* per rule (hatched: beyond the grid)")
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=30)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _sensitivity(part, path):
@@ -186,7 +187,7 @@ def _sensitivity(part, path):
     axes[0][0].set_ylabel("synonymic sensitivity")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"after training at {axis} = {last[axis].values:g}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _alignment(part, path, window: int = 25):
@@ -220,4 +221,4 @@ def _alignment(part, path, window: int = 25):
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g} (running mean over "
                  f"{window} checkpoints)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .analysis.sample_complexity import sample_complexity, seed_mean
+from .plots import save_figure
 
 
 def scaling_summary(ds: xr.Dataset, threshold: float = 0.9) -> list[dict]:
@@ -78,16 +79,37 @@ def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.Da
     return xr.concat(rows, dim="L", join="outer")
 
 
+def alignment_over_training(ds: xr.Dataset, L: int, P_scale: float) -> xr.DataArray:
+    """Cosine of delta with backprop's per epoch (mean over seeds) at one depth and P, with
+    layers renamed by their distance from the output."""
+    cos = ds["signal_alignment_by_epoch"].sel(L=L, P_scale=P_scale).mean("seed", skipna=True)
+    layers = [l for l in ds.layer.values if l <= L]
+    return cos.sel(layer=layers).assign_coords(layer=[int(L - l + 1) for l in layers]) \
+        .rename(layer="distance")
+
+
 def plot_scaling(ds: xr.Dataset, rows: list[dict], out_dir, P_scale: float | None = None) -> list:
+    """scaling_p_star (P*/(n_c m^L) against L), scaling_alignment (cosine against distance
+    from the output) and scaling_alignment_training (cosine over training at the deepest L),
+    each as PNG and PDF; returns the PNG paths."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
     vs = sorted({r["v"] for r in rows}, key=lambda v: (v is None, v))
+    paths = [_p_star_against_depth(ds, rows, vs, out_dir / "scaling_p_star")]
+    part = ds.sel(v=vs[0]) if "v" in ds.dims else ds
+    if "signal_alignment_mean" in ds:
+        paths.append(_alignment_against_distance(part, P_scale, out_dir / "scaling_alignment"))
+    if "signal_alignment_by_epoch" in ds:
+        paths.append(_alignment_training(part, P_scale, out_dir / "scaling_alignment_training"))
+    return paths
+
+
+def _p_star_against_depth(ds, rows, vs, path):
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(vs), figsize=(5.0 * len(vs), 3.8), squeeze=False)
     for ax, v in zip(axes[0], vs):
         for rule in dict.fromkeys(r["rule"] for r in rows):
@@ -96,35 +118,55 @@ def plot_scaling(ds: xr.Dataset, rows: list[dict], out_dir, P_scale: float | Non
             y = [r["p_star"].value for r in sel]
             lo = [r["seed_min"] for r in sel]
             hi = [min(r["seed_max"], r["largest"]) for r in sel]
-            beyond = [r["p_star"].bound == ">" for r in sel]
             line, = ax.plot(L, y, marker="o", label=rule)
             ax.fill_between(L, lo, hi, color=line.get_color(), alpha=0.12)
-            for Li, yi, b in zip(L, y, beyond):
-                if b:
-                    ax.plot([Li], [yi], marker="^", color=line.get_color(), ms=9)
+            for Li, r in zip(L, sel):
+                if r["p_star"].bound == ">":
+                    ax.plot([Li], [r["p_star"].value], marker="^", color=line.get_color(), ms=9)
         ax.set(yscale="log", xlabel="depth L", ylabel="P* / (n_c m^L)", xticks=sorted(ds.L.values),
                title=f"v = n_c = m = {v} (triangle: beyond the grid)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    for ext in (".png", ".pdf"):
-        fig.savefig(out_dir / f"scaling_p_star{ext}", dpi=130)
-    plt.close(fig)
-    paths.append(out_dir / "scaling_p_star.png")
-    if "signal_alignment_mean" in ds:
-        cos = alignment_by_distance(ds.sel(v=vs[0]) if "v" in ds.dims else ds, P_scale)
-        fig, axes = plt.subplots(1, cos.sizes["L"], figsize=(3.6 * cos.sizes["L"], 3.4),
-                                 squeeze=False, sharey=True)
-        for ax, L in zip(axes[0], cos.L.values):
-            for rule in cos.rule.values:
-                c = cos.sel(L=L, rule=rule)
-                ax.plot(c.distance.values, c.values, marker="o", label=rule)
-            ax.set(title=f"L = {L}", xlabel="distance from the output (layers)", ylim=(-0.2, 1.05),
-                   xticks=list(range(1, int(L) + 1)))
-        axes[0][0].set_ylabel("cosine of delta with backprop's")
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
-        for ext in (".png", ".pdf"):
-            fig.savefig(out_dir / f"scaling_alignment{ext}", dpi=130)
-        plt.close(fig)
-        paths.append(out_dir / "scaling_alignment.png")
-    return paths
+    return save_figure(fig, path)
+
+
+def _alignment_against_distance(part, P_scale, path):
+    import matplotlib.pyplot as plt
+
+    cos = alignment_by_distance(part, P_scale)
+    fig, axes = plt.subplots(1, cos.sizes["L"], figsize=(3.6 * cos.sizes["L"], 3.4),
+                             squeeze=False, sharey=True)
+    for ax, L in zip(axes[0], cos.L.values):
+        for rule in cos.rule.values:
+            c = cos.sel(L=L, rule=rule)
+            ax.plot(c.distance.values, c.values, marker="o", label=rule)
+        ax.set(title=f"L = {L}", xlabel="distance from the output (layers)", ylim=(-0.2, 1.05),
+               xticks=list(range(1, int(L) + 1)))
+    axes[0][0].set_ylabel("cosine of delta with backprop's")
+    axes[0][-1].legend(fontsize=7)
+    what = "mean over P" if P_scale is None else f"P = {P_scale:g} n_c m^L"
+    fig.suptitle(f"learning signal vs backprop's, mean over training and seeds ({what})", fontsize=9)
+    return save_figure(fig, path)
+
+
+def _alignment_training(part, P_scale, path):
+    import matplotlib.pyplot as plt
+
+    L = int(part.L.values.max())
+    if P_scale is None:  # the largest P at which every rule ran at this depth
+        ran = np.isfinite(part.test_accuracy.sel(L=L)).any("seed").all("rule")
+        P_scale = float(part.P_scale.values[ran.values][-1]) if ran.any() else \
+            float(part.P_scale.values[0])
+    cos = alignment_over_training(part, L, P_scale)
+    fig, axes = plt.subplots(1, cos.sizes["distance"], figsize=(3.2 * cos.sizes["distance"], 3.2),
+                             squeeze=False, sharey=True)
+    for ax, d in zip(axes[0], sorted(cos.distance.values)):
+        for rule in cos.rule.values:
+            c = cos.sel(rule=rule, distance=d)
+            keep = np.isfinite(c.values)
+            ax.plot(c.epoch.values[keep] + 1, c.values[keep], label=rule)
+        ax.set(title=f"{d} layer{'s' if d > 1 else ''} below the output", xlabel="epoch",
+               xscale="log", ylim=(-0.2, 1.05))
+    axes[0][0].set_ylabel("cosine of delta with backprop's")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"over training, L = {L}, P = {P_scale:g} n_c m^L (mean over seeds)", fontsize=9)
+    return save_figure(fig, path)

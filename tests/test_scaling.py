@@ -1,7 +1,8 @@
 import numpy as np
 import xarray as xr
 
-from plasticity_sim.scaling import alignment_by_distance, scaling_summary, scaling_table
+from plasticity_sim.scaling import (alignment_by_distance, alignment_over_training, plot_scaling,
+                                    scaling_summary, scaling_table)
 
 SCALES = [0.25, 1, 4, 16]
 
@@ -43,3 +44,27 @@ def test_alignment_against_distance_from_the_output():
     assert float(cos.sel(L=2, rule="dfa", distance=1)) == 0.3
     assert np.isnan(float(cos.sel(L=2, rule="dfa", distance=4)))
     assert float(cos.sel(L=4, rule="bp").min()) == 1.0
+
+
+def with_epochs(ds):
+    """The synthetic scan with a per-epoch alignment: dfa's grows over 3 epochs, then stops."""
+    ramp = np.array([0.25, 0.5, 1.0, np.nan])[:, None]       # epoch x layer factor
+    by_epoch = ds.signal_alignment_mean.expand_dims(epoch=4, axis=-2) * ramp
+    return ds.assign(signal_alignment_by_epoch=by_epoch.assign_coords(epoch=np.arange(4)))
+
+
+def test_alignment_over_training_by_distance_from_the_output():
+    cos = alignment_over_training(with_epochs(synthetic()), L=4, P_scale=16)
+    assert cos.dims == ("rule", "epoch", "distance")
+    np.testing.assert_allclose(cos.sel(rule="dfa", distance=1).values[:3], [0.225, 0.45, 0.9])
+    np.testing.assert_allclose(cos.sel(rule="dfa", distance=4).values[:3], [0.025, 0.05, 0.1])
+    assert np.isnan(cos.sel(rule="bp", epoch=3)).all()
+
+
+def test_the_scaling_figures(tmp_path):
+    ds = with_epochs(synthetic())
+    paths = plot_scaling(ds, scaling_summary(ds), tmp_path)
+    assert [p.name for p in paths] == ["scaling_p_star.png", "scaling_alignment.png",
+                                       "scaling_alignment_training.png"]
+    for p in paths:
+        assert p.stat().st_size > 10_000 and p.with_suffix(".pdf").exists()

@@ -1,0 +1,79 @@
+"""Learning-rate searches: which factor of each rule's default learning rate to use where.
+
+Reads a combined sweep with an ``lr_factor`` axis (``experiments/scaling_lr.toml``): per rule
+and setting (every other axis of size > 1, e.g. L), the test accuracy at each factor (mean
+over seeds) and the chosen factor: the best accuracy, ties (within ``tie``) going to the
+factor closest to 1, so that a default is only moved when moving it helps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .analysis.sample_complexity import seed_mean
+from .errors import ParameterError
+from .plots import save_figure
+
+
+def learning_rate_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
+    """One row per rule and setting: {'rule', 'setting', 'accuracy' (per factor), 'best'}."""
+    if "lr_factor" not in ds.dims:
+        raise ParameterError("result", "has no lr_factor axis: not a learning-rate search")
+    acc = ds.test_accuracy
+    settings = [d for d in acc.dims if d not in ("rule", "lr_factor", "seed") and ds.sizes[d] > 1]
+    factors = ds.lr_factor.values.astype(float)
+    rows = []
+    for values in itertools.product(*(ds[d].values for d in settings)):
+        setting = {d: v.item() for d, v in zip(settings, values)}
+        for rule in ds.rule.values:
+            part = acc.sel(rule=rule, **setting).transpose(..., "lr_factor")
+            mean = seed_mean(part.values.reshape(-1, len(factors)))  # other dims have size 1
+            if not np.isfinite(mean).any():
+                continue
+            near = np.flatnonzero(mean >= np.nanmax(mean) - tie)
+            best = factors[near[np.argmin(np.abs(np.log(factors[near])))]]
+            rows.append(dict(rule=str(rule), setting=setting,
+                             accuracy=dict(zip(factors.tolist(), mean.tolist())), best=float(best)))
+    return rows
+
+
+def learning_rate_table(rows: list[dict]) -> str:
+    factors = sorted({f for r in rows for f in r["accuracy"]})
+    head = "| rule | setting | " + " | ".join(f"x{f:g}" for f in factors) + " | chosen |"
+    out = [head, "|" + "---|" * (len(factors) + 3)]
+    for r in rows:
+        setting = ", ".join(f"{k} = {v}" for k, v in r["setting"].items()) or "—"
+        cells = [f"{r['accuracy'][f]:.3f}" if np.isfinite(r["accuracy"].get(f, np.nan)) else "—"
+                 for f in factors]
+        out.append(f"| {r['rule']} | {setting} | " + " | ".join(cells) + f" | x{r['best']:g} |")
+    return "\n".join(out)
+
+
+def plot_learning_rates(rows: list[dict], out_dir) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(tuple(r["setting"].items()) for r in rows))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, setting in zip(axes[0], settings):
+        for r in rows:
+            if tuple(r["setting"].items()) != setting:
+                continue
+            f = sorted(r["accuracy"])
+            line, = ax.plot(f, [r["accuracy"][k] for k in f], marker="o", label=r["rule"])
+            ax.plot([r["best"]], [r["accuracy"][r["best"]]], marker="*", ms=12,
+                    color=line.get_color())
+        ax.set(xscale="log", xlabel="learning rate / rule's default",
+               title=", ".join(f"{k} = {v}" for k, v in setting) or "")
+    axes[0][0].set_ylabel("test accuracy (star: chosen)")
+    axes[0][-1].legend(fontsize=7)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [save_figure(fig, out_dir / "learning_rates")]

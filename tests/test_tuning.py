@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from plasticity_sim import ParameterError
+from plasticity_sim.tuning import learning_rate_choice, learning_rate_table, plot_learning_rates
+
+FACTORS = [0.1, 0.3, 1, 3, 10]
+
+
+def search():
+    acc = np.array([
+        [[0.99, 1.0, 1.0, 0.25, 0.25], [0.9, 0.95, 0.6, 0.25, 0.25]],    # bp at L = 3, L = 4
+        [[0.5, 0.6, 0.7, 0.8, 0.81], [0.5, 0.6, 0.7, 0.8, np.nan]],      # fa: faster is better
+    ])[..., None]  # rule, L, lr_factor, seed
+    return xr.Dataset({"test_accuracy": (("rule", "L", "lr_factor", "seed"), acc)},
+                      coords={"rule": ["bp", "fa"], "L": [3, 4], "lr_factor": FACTORS, "seed": [0]})
+
+
+def test_the_best_factor_per_rule_and_depth_ties_going_to_the_default():
+    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search())}
+    assert best == {("bp", 3): 1.0,      # 0.3 and 1 tie: keep the default
+                    ("bp", 4): 0.3,
+                    ("fa", 3): 10.0,     # 0.81 beats 0.80 by more than the tie
+                    ("fa", 4): 3.0}      # a missing cell is not chosen
+    table = learning_rate_table(learning_rate_choice(search()))
+    assert "| bp | L = 4 | 0.900 | 0.950 | 0.600 | 0.250 | 0.250 | x0.3 |" in table
+    assert "| fa | L = 4 | 0.500 | 0.600 | 0.700 | 0.800 | — | x3 |" in table
+
+
+def test_a_wider_tie_keeps_more_defaults(tmp_path):
+    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search(), tie=0.02)}
+    assert best[("fa", 3)] == 3.0 and best[("bp", 3)] == 1.0
+    [png] = plot_learning_rates(learning_rate_choice(search()), tmp_path)
+    assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists()
+
+
+def test_a_result_without_learning_rates_is_refused():
+    with pytest.raises(ParameterError, match="no lr_factor axis"):
+        learning_rate_choice(search().isel(lr_factor=0, drop=True))
