@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow bench clean-venv
+.PHONY: demo test test-slow bench scaling clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# issue 8: the learning-rate search, then the part of the depth scan that fits 2 cores
+# (v = 4, P <= 16384); the rest runs unchanged with --scheduler on a cluster
+scaling: $(STAMP)
+	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr.toml --out experiments/results/scaling_lr
+	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
+		--max-P 16384 --where v=4
 
 clean-venv:
 	rm -rf $(VENV)
