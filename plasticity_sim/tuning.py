@@ -2,8 +2,10 @@
 
 Reads a combined sweep with an ``lr_factor`` axis (``experiments/scaling_lr.toml``): per rule
 and setting (every other axis of size > 1, e.g. L), the test accuracy at each factor (mean
-over seeds) and the chosen factor: the best accuracy, ties (within ``tie``) going to the
-factor closest to 1, so that a default is only moved when moving it helps.
+over seeds) and the chosen factor. The factors within ``tie`` of the best accuracy form a
+plateau; the chosen one is its middle (of two middles, the one closer to the default), so
+that the rate keeps a margin on both sides when it is used at other training-set sizes,
+where a rate at the plateau's edge may be unstable.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def learning_rate_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
             mean = seed_mean(part.values.reshape(-1, len(factors)))  # other dims have size 1
             if not np.isfinite(mean).any():
                 continue
-            near = np.flatnonzero(mean >= np.nanmax(mean) - tie)
-            best = factors[near[np.argmin(np.abs(np.log(factors[near])))]]
+            plateau = np.sort(factors[mean >= np.nanmax(mean) - tie])
+            middle = plateau[(len(plateau) - 1) // 2: len(plateau) // 2 + 1]
+            best = middle[np.argmin(np.abs(np.log(middle)))]
             rows.append(dict(rule=str(rule), setting=setting,
                              accuracy=dict(zip(factors.tolist(), mean.tolist())), best=float(best)))
     return rows

@@ -17,9 +17,9 @@ def search():
                       coords={"rule": ["bp", "fa"], "L": [3, 4], "lr_factor": FACTORS, "seed": [0]})
 
 
-def test_the_best_factor_per_rule_and_depth_ties_going_to_the_default():
+def test_the_middle_of_the_best_factors_per_rule_and_depth():
     best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search())}
-    assert best == {("bp", 3): 1.0,      # 0.3 and 1 tie: keep the default
+    assert best == {("bp", 3): 1.0,      # 0.3 and 1 tie: of two middles, the default
                     ("bp", 4): 0.3,
                     ("fa", 3): 10.0,     # 0.81 beats 0.80 by more than the tie
                     ("fa", 4): 3.0}      # a missing cell is not chosen
@@ -28,9 +28,10 @@ def test_the_best_factor_per_rule_and_depth_ties_going_to_the_default():
     assert "| fa | L = 4 | 0.500 | 0.600 | 0.700 | 0.800 | — | x3 |" in table
 
 
-def test_a_wider_tie_keeps_more_defaults(tmp_path):
+def test_a_wider_tie_widens_the_plateau(tmp_path):
     best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search(), tie=0.02)}
-    assert best[("fa", 3)] == 3.0 and best[("bp", 3)] == 1.0
+    assert best[("fa", 3)] == 3.0        # 3 and 10 tie: the one closer to the default
+    assert best[("bp", 3)] == 0.3        # 0.1, 0.3 and 1 tie: the middle
     [png] = plot_learning_rates(learning_rate_choice(search()), tmp_path)
     assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists()
 
