@@ -239,10 +239,12 @@ def report_result(ds, out=None, threshold: float = 0.9):
     from .plots import p_star_table, plot_result
 
     if "lr_factor" in ds.dims:  # a learning-rate search: the factor to use per rule
-        from .tuning import learning_rate_choice, learning_rate_table, plot_learning_rates
+        from .tuning import (learning_rate_choice, learning_rate_overrides, learning_rate_table,
+                             plot_learning_rates)
 
         rows = learning_rate_choice(ds)
         click.echo("\n" + learning_rate_table(rows))
+        click.echo("\nas sections of an experiment file:\n\n" + learning_rate_overrides(rows))
         paths = plot_learning_rates(rows, out) if out else []
     elif "L" in ds.dims and "P_scale" in ds.dims:  # a scan over depth: P* against L
         from .scaling import plot_scaling, scaling_summary, scaling_table

@@ -56,6 +56,22 @@ def learning_rate_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def learning_rate_overrides(rows: list[dict]) -> str:
+    """The chosen factors as ``[[override]]`` sections for an experiment file (factor 1, the
+    default, needs none)."""
+    out = []
+    for r in rows:
+        if r["best"] == 1:
+            continue
+        match = ", ".join(f"{k} = {_toml(v)}" for k, v in {"rule": r["rule"], **r["setting"]}.items())
+        out += ["[[override]]", f"where = {{ {match} }}", f"lr_factor = {r['best']:g}", ""]
+    return "\n".join(out).rstrip()
+
+
+def _toml(value) -> str:
+    return f'"{value}"' if isinstance(value, str) else f"{value:g}"
+
+
 def plot_learning_rates(rows: list[dict], out_dir) -> list[Path]:
     import matplotlib
 

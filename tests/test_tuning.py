@@ -3,7 +3,10 @@ import pytest
 import xarray as xr
 
 from plasticity_sim import ParameterError
-from plasticity_sim.tuning import learning_rate_choice, learning_rate_table, plot_learning_rates
+from plasticity_sim.experiment import build_experiment
+from plasticity_sim.tuning import (learning_rate_choice, learning_rate_overrides, learning_rate_table,
+                                   plot_learning_rates)
+from tests.test_sweep import SPEC
 
 FACTORS = [0.1, 0.3, 1, 3, 10]
 
@@ -39,3 +42,21 @@ def test_a_wider_tie_widens_the_plateau(tmp_path):
 def test_a_result_without_learning_rates_is_refused():
     with pytest.raises(ParameterError, match="no lr_factor axis"):
         learning_rate_choice(search().isel(lr_factor=0, drop=True))
+
+
+def test_the_choice_as_overrides_of_an_experiment_file():
+    import copy
+    import tomllib
+
+    text = learning_rate_overrides(learning_rate_choice(search()))
+    assert 'where = { rule = "bp", L = 4 }\nlr_factor = 0.3' in text
+    assert 'rule = "bp", L = 3' not in text                 # the default needs no override
+    spec = copy.deepcopy(SPEC)
+    spec["grid"].update(rule=["bp", "fa"], L=[3, 4], P=[64])
+    spec["override"] = tomllib.loads(text)["override"]
+    lr = {(c.axes["rule"], c.axes["L"]): c.model.training.lr for c in build_experiment(spec).cells}
+    plain = {(c.axes["rule"], c.axes["L"]): c.model.training.lr
+             for c in build_experiment({**spec, "override": []}).cells}
+    assert lr[("bp", 4)] == pytest.approx(0.3 * plain[("bp", 4)])
+    assert lr[("fa", 3)] == pytest.approx(10 * plain[("fa", 3)])
+    assert lr[("bp", 3)] == plain[("bp", 3)]
