@@ -113,10 +113,11 @@ def save_figure(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
+    path = Path(path)  # appended, not with_suffix: a facet named "lr_factor0.3" has a dot
     for ext in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(ext), dpi=130)
+        fig.savefig(path.with_name(path.name + ext), dpi=130)
     plt.close(fig)
-    return path.with_suffix(".png")
+    return path.with_name(path.name + ".png")
 
 
 def _accuracy(part, path, threshold):

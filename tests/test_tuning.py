@@ -60,3 +60,16 @@ def test_the_choice_as_overrides_of_an_experiment_file():
     assert lr[("bp", 4)] == pytest.approx(0.3 * plain[("bp", 4)])
     assert lr[("fa", 3)] == pytest.approx(10 * plain[("fa", 3)])
     assert lr[("bp", 3)] == plain[("bp", 3)]
+
+
+def test_figures_of_facets_with_decimal_values_do_not_overwrite_each_other(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plasticity_sim.plots import save_figure
+
+    paths = [save_figure(plt.figure(), tmp_path / f"accuracy_lr_factor{f}") for f in (0.1, 0.3)]
+    assert [p.name for p in paths] == ["accuracy_lr_factor0.1.png", "accuracy_lr_factor0.3.png"]
+    assert len(list(tmp_path.iterdir())) == 4
