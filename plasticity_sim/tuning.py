@@ -2,7 +2,8 @@
 
 Reads a combined sweep with an ``lr_factor`` axis (``experiments/scaling_lr.toml``): per rule
 and setting (every other axis of size > 1, e.g. L), the test accuracy at each factor (mean
-over seeds) and the chosen factor. The factors within ``tie`` of the best accuracy form a
+over seeds and over the training-set sizes searched, ``P`` or ``P_scale``) and the chosen
+factor. The factors within ``tie`` of the best accuracy form a
 plateau; the chosen one is its middle (of two middles, the one closer to the default), so
 that the rate keeps a margin on both sides when it is used at other training-set sizes,
 where a rate at the plateau's edge may be unstable.
@@ -26,14 +27,15 @@ def learning_rate_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
     if "lr_factor" not in ds.dims:
         raise ParameterError("result", "has no lr_factor axis: not a learning-rate search")
     acc = ds.test_accuracy
-    settings = [d for d in acc.dims if d not in ("rule", "lr_factor", "seed") and ds.sizes[d] > 1]
+    pooled = ("seed", "P", "P_scale")  # the criterion: mean accuracy over seeds and sizes
+    settings = [d for d in acc.dims if d not in ("rule", "lr_factor", *pooled) and ds.sizes[d] > 1]
     factors = ds.lr_factor.values.astype(float)
     rows = []
     for values in itertools.product(*(ds[d].values for d in settings)):
         setting = {d: v.item() for d, v in zip(settings, values)}
         for rule in ds.rule.values:
             part = acc.sel(rule=rule, **setting).transpose(..., "lr_factor")
-            mean = seed_mean(part.values.reshape(-1, len(factors)))  # other dims have size 1
+            mean = seed_mean(part.values.reshape(-1, len(factors)))  # seeds x sizes pooled
             if not np.isfinite(mean).any():
                 continue
             plateau = np.sort(factors[mean >= np.nanmax(mean) - tie])

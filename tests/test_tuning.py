@@ -73,3 +73,14 @@ def test_figures_of_facets_with_decimal_values_do_not_overwrite_each_other(tmp_p
     paths = [save_figure(plt.figure(), tmp_path / f"accuracy_lr_factor{f}") for f in (0.1, 0.3)]
     assert [p.name for p in paths] == ["accuracy_lr_factor0.1.png", "accuracy_lr_factor0.3.png"]
     assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_the_accuracy_is_pooled_over_the_training_set_sizes_searched():
+    small = search().test_accuracy.copy()
+    small.loc[dict(rule="bp", L=3)] = np.array([0.5, 0.6, 0.8, 0.25, 0.25])[:, None]
+    ds = xr.concat([search(), small.to_dataset()], dim=xr.DataArray([8, 2], dims="P_scale",
+                                                                    name="P_scale"))
+    rows = learning_rate_choice(ds)
+    bp3 = next(r for r in rows if r["rule"] == "bp" and r["setting"] == {"L": 3})
+    assert bp3["accuracy"][1.0] == pytest.approx(0.9) and bp3["best"] == 1.0
+    assert all("P_scale" not in r["setting"] for r in rows)
