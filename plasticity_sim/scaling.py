@@ -61,22 +61,29 @@ def scaling_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def largest_common_P(ds: xr.Dataset, L: int) -> float:
+    """The largest P_scale at which every rule has a result at depth L (the most training
+    every rule shares), or the smallest P_scale if there is none."""
+    acc = ds.test_accuracy.sel(L=L)
+    ran = np.isfinite(acc).any([d for d in acc.dims if d not in ("rule", "P_scale")])
+    common = ran.all("rule").values
+    return float(ds.P_scale.values[common][-1] if common.any() else ds.P_scale.values[0])
+
+
 def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.DataArray:
     """Cosine of each rule's delta with backprop's (mean over training and seeds) per hidden
-    layer, against the layer's distance from the output (1 = the top hidden layer)."""
-    cos = ds["signal_alignment_mean"]
-    if P_scale is not None:
-        cos = cos.sel(P_scale=P_scale)
-    else:
-        cos = cos.mean("P_scale")
-    cos = cos.mean("seed")
+    layer, against the layer's distance from the output (1 = the top hidden layer), at
+    ``P_scale`` or, per depth, at the largest P every rule ran (:func:`largest_common_P`)."""
+    cos = ds["signal_alignment_mean"].mean("seed")
     rows = []
     for L in ds.L.values:
-        part = cos.sel(L=L)
+        P = P_scale if P_scale is not None else largest_common_P(ds, L)
+        part = cos.sel(L=L).sel(P_scale=P, drop=True)
         layers = [l for l in ds.layer.values if l <= L]
         distance = [int(L - l + 1) for l in layers]
-        rows.append(part.sel(layer=layers).assign_coords(layer=distance).rename(layer="distance"))
-    return xr.concat(rows, dim="L", join="outer")
+        rows.append(part.sel(layer=layers).assign_coords(layer=distance).rename(layer="distance")
+                    .assign_coords(P_scale=P))
+    return xr.concat(rows, dim="L", join="outer", coords="different", compat="equals")
 
 
 def alignment_over_training(ds: xr.Dataset, L: int, P_scale: float) -> xr.DataArray:
@@ -139,12 +146,13 @@ def _alignment_against_distance(part, P_scale, path):
         for rule in cos.rule.values:
             c = cos.sel(L=L, rule=rule)
             ax.plot(c.distance.values, c.values, marker="o", label=rule)
-        ax.set(title=f"L = {L}", xlabel="distance from the output (layers)", ylim=(-0.2, 1.05),
+        ax.set(title=f"L = {L}, P = {float(cos.sel(L=L).P_scale):g} n_c m^L",
+               xlabel="distance from the output (layers)", ylim=(-0.2, 1.05),
                xticks=list(range(1, int(L) + 1)))
     axes[0][0].set_ylabel("cosine of delta with backprop's")
     axes[0][-1].legend(fontsize=7)
-    what = "mean over P" if P_scale is None else f"P = {P_scale:g} n_c m^L"
-    fig.suptitle(f"learning signal vs backprop's, mean over training and seeds ({what})", fontsize=9)
+    fig.suptitle("learning signal vs backprop's, mean over training and seeds, at the largest P "
+                 "every rule ran", fontsize=9)
     return save_figure(fig, path)
 
 
@@ -152,10 +160,7 @@ def _alignment_training(part, P_scale, path):
     import matplotlib.pyplot as plt
 
     L = int(part.L.values.max())
-    if P_scale is None:  # the largest P at which every rule ran at this depth
-        ran = np.isfinite(part.test_accuracy.sel(L=L)).any("seed").all("rule")
-        P_scale = float(part.P_scale.values[ran.values][-1]) if ran.any() else \
-            float(part.P_scale.values[0])
+    P_scale = largest_common_P(part, L) if P_scale is None else P_scale
     cos = alignment_over_training(part, L, P_scale)
     fig, axes = plt.subplots(1, cos.sizes["distance"], figsize=(3.2 * cos.sizes["distance"], 3.2),
                              squeeze=False, sharey=True)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 from plasticity_sim.scaling import (alignment_by_distance, alignment_over_training, plot_scaling,
@@ -68,3 +69,16 @@ def test_the_scaling_figures(tmp_path):
                                        "scaling_alignment_training.png"]
     for p in paths:
         assert p.stat().st_size > 10_000 and p.with_suffix(".pdf").exists()
+
+
+def test_alignment_is_read_at_the_largest_P_every_rule_ran():
+    ds = synthetic()
+    ds["signal_alignment_mean"] = ds.signal_alignment_mean * xr.DataArray(
+        [0.25, 0.5, 0.75, 1.0], dims="P_scale", coords={"P_scale": SCALES})
+    ds["test_accuracy"].loc[dict(rule="dfa", L=4, P_scale=16)] = np.nan   # not run
+    cos = alignment_by_distance(ds)
+    assert list(cos.P_scale.values) == [16, 4]                           # per depth
+    assert float(cos.sel(L=4, rule="dfa", distance=1)) == pytest.approx(0.9 * 0.75)
+    assert float(cos.sel(L=2, rule="dfa", distance=1)) == pytest.approx(0.3)
+    assert float(alignment_by_distance(ds, P_scale=1).sel(L=2, rule="dfa", distance=1)) == \
+        pytest.approx(0.3 * 0.5)
