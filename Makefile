@@ -33,6 +33,8 @@ bench: $(STAMP)
 # (v = 4, P <= 8192); the rest runs unchanged with --scheduler on a cluster
 scaling: $(STAMP)
 	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr.toml --out experiments/results/scaling_lr
+	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr_shallow.toml \
+		--out experiments/results/scaling_lr_shallow --where v=4
 	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
 		--max-P 8192 --where v=4
 
