@@ -30,11 +30,13 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 # issue 8: the learning-rate search, then the part of the depth scan that fits 2 cores
-# (v = 4, P <= 8192); the rest runs unchanged with --scheduler on a cluster
+# (v = 4 with P <= 8192, and v = 8 at L = 2); the rest runs unchanged with --scheduler
 scaling: $(STAMP)
 	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr.toml --out experiments/results/scaling_lr
 	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr_shallow.toml \
-		--out experiments/results/scaling_lr_shallow --where v=4
+		--out experiments/results/scaling_lr_shallow
+	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
+		--where v=8 --where L=2 --no-plot
 	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
 		--max-P 8192 --where v=4
 

@@ -45,7 +45,7 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
                 on_divergence="mask", sensitivity_samples=run["sensitivity_samples"],
                 probes=run.get("probes"), representation_samples=run.get("representation_samples", 0))
     ds = rec.to_dataset()
-    summarize_alignment(ds, cell.P, keep_checkpoints=run.get("keep_checkpoints", True))
+    summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
     ds["training_set_size"] = xr.Variable((), cell.P, {"long_name": "training-set size P",
                                                        "units": "1"})
     ds["sample_complexity_scale"] = xr.Variable(
@@ -56,7 +56,7 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     return str(path)
 
 
-def summarize_alignment(ds: xr.Dataset, P: int, keep_checkpoints: bool = True) -> None:
+def summarize_alignment(ds: xr.Dataset, keep_checkpoints: bool = True) -> None:
     """Add the alignment's mean over training and per epoch; drop the checkpoints if asked.
 
     Checkpoints are numbered from the start of each run, so cells that train for different
@@ -70,13 +70,14 @@ def summarize_alignment(ds: xr.Dataset, P: int, keep_checkpoints: bool = True) -
         # over the whole of training (checkpoints of stopped members are NaN)
         ds[f"{name}_mean"] = ds[name].mean("checkpoint", skipna=True)
         ds[f"{name}_mean"].attrs.update(long_name=long_name + ", mean over training", units="1")
-        epoch_of = (ds["checkpoint_presentation"] // P).rename("epoch")
+        epoch_of = ds["checkpoint_epoch"].rename("epoch")
         by_epoch = ds[name].groupby(epoch_of).mean(skipna=True).reindex(epoch=ds["epoch"])
         ds[f"{name}_by_epoch"] = by_epoch
         ds[f"{name}_by_epoch"].attrs.update(long_name=long_name + ", mean over each epoch",
                                             units="1")
     if not keep_checkpoints:
-        for n in ("signal_alignment", "update_alignment", "checkpoint_presentation", "checkpoint"):
+        for n in ("signal_alignment", "update_alignment", "checkpoint_presentation",
+                  "checkpoint_epoch", "checkpoint"):
             if n in ds.variables:
                 del ds[n]
 
@@ -87,25 +88,25 @@ def cell_files(cells_dir: Path) -> dict[str, Path]:
     A cell is found by the hash of its configuration, not by its place in the grid, so a
     grid that grows (a new axis value, a new rule) keeps the files of the cells it had.
     """
-    files = {}
+    files: dict[str, list[Path]] = {}
     for path in sorted(Path(cells_dir).glob("cell-*-*.nc")):
-        files.setdefault(path.stem.rsplit("-", 1)[-1], path)
+        files.setdefault(path.stem.rsplit("-", 1)[-1], []).append(path)
     return files
 
 
-def finished(cells_dir: Path, cell: Cell, files: dict[str, Path] | None = None) -> Path | None:
-    """The cell's file when it opens and says it is complete, else None."""
+def finished(cells_dir: Path, cell: Cell, files: dict | None = None) -> Path | None:
+    """A file of the cell that opens and says it is complete (its own name first), else None."""
     files = cell_files(cells_dir) if files is None else files
-    path = files.get(cell.digest)
-    if path is None:
-        return None
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            complete = int(ds.attrs.get("cell_complete", 0)) == 1
-            same = str(ds.attrs.get("cell_key", "")).endswith(cell.digest)
-            return path if complete and same else None
-    except (OSError, ValueError):
-        return None
+    own = Path(cells_dir) / f"{cell.key}.nc"
+    for path in sorted(files.get(cell.digest, []), key=lambda p: p != own):
+        try:
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                complete = int(ds.attrs.get("cell_complete", 0)) == 1
+                if complete and str(ds.attrs.get("cell_key", "")).endswith(cell.digest):
+                    return path
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,

@@ -276,20 +276,28 @@ def test_bad_overrides_fail_before_any_work(override, message):
         build_experiment(spec)
 
 
-def test_alignment_per_epoch_and_compact_cells(tmp_path):
+@pytest.mark.parametrize("rule, models", [("dfa", {}),
+                                          ("cv", {"cv": {"rule": "clapp", "pairs": "views"}})])
+def test_alignment_per_epoch_and_compact_cells(tmp_path, rule, models):
     import copy
 
     spec = copy.deepcopy(SPEC)
-    spec["grid"].update(rule=["dfa"], P=[64])
+    spec["grid"].update(rule=[rule], P=[64])
+    spec["models"] = models
     spec["run"].update(alignment_every=1, epochs=3, sensitivity_samples=0)
     full = xr.load_dataset(run_cell(build_experiment(spec).cells[0], str(tmp_path / "a")))
     spec["run"]["keep_checkpoints"] = False
     compact = xr.load_dataset(run_cell(build_experiment(spec).cells[0], str(tmp_path / "b")))
-    epoch_of = full.checkpoint_presentation.values // 64
+    # views show P/2 trees twice per epoch: an epoch is not P presentations
+    per_epoch = 32 if models else 64
+    epoch_of = full.checkpoint_presentation.values // per_epoch
+    np.testing.assert_array_equal(full.checkpoint_epoch.values, epoch_of)
     for e in range(3):   # the per-epoch value is the mean of that epoch's checkpoints
         expect = full.signal_alignment.values[:, epoch_of == e].mean(1)
         np.testing.assert_allclose(full.signal_alignment_by_epoch.sel(epoch=e), expect)
         np.testing.assert_allclose(compact.signal_alignment_by_epoch.sel(epoch=e), expect)
+    # the last epochs have values (CLAPP's first delta may be silent: no direction, NaN)
+    assert np.isfinite(compact.signal_alignment_by_epoch.isel(epoch=slice(1, None)).values).all()
     assert "checkpoint" not in compact.dims and "update_alignment" not in compact
     np.testing.assert_allclose(compact.update_alignment_mean, full.update_alignment_mean)
     assert compact.update_alignment_by_epoch.dims == ("seed", "epoch", "projection")

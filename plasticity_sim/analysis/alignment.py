@@ -28,8 +28,10 @@ class AlignmentMonitor:
     def __init__(self, every: int = 20):
         self.every = max(int(every), 1)
 
-    def start(self, trainer, epochs: int, P: int):
+    def start(self, trainer, epochs: int, per_epoch: int):
         from ..backends.torch.codegen import CompiledNetwork
+
+        self.per_epoch = per_epoch  # presentations per epoch (P, or fewer trees with pairs)
 
         net = trainer.net
         self.bp = CompiledNetwork(net.arch, BP, net.neuron, net.loss)
@@ -65,6 +67,8 @@ class AlignmentMonitor:
         rec.coord("checkpoint", np.arange(len(self.presentations)), "checkpoint")
         rec.add("checkpoint_presentation", ("checkpoint",), np.asarray(self.presentations),
                 "presentations seen before the checkpoint's update")
+        rec.add("checkpoint_epoch", ("checkpoint",), np.asarray(self.presentations) // self.per_epoch,
+                "epoch of the checkpoint")
         rec.coord("projection", np.arange(len(self.names)), "forward projection (last = readout)")
         rec.add("update_alignment", ("seed", "checkpoint", "projection"),
                 np.transpose(np.asarray(self.updates), (2, 0, 1)),
