@@ -122,6 +122,9 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
         raise ParameterError("run", f"{where}: unknown keys {sorted(set(run) - set(RUN_DEFAULTS))}; "
                              f"allowed: {sorted(RUN_DEFAULTS)}")
     run["seeds"] = parse_seed_list(run["seeds"])
+    for flag in ("keep_checkpoints", "skip_infeasible"):
+        if not isinstance(run[flag], bool):
+            raise ParameterError(flag, f"{where}: must be true or false; got {run[flag]!r}")
     axes = _axes(spec["grid"], where)
     labelled = _labelled_models(spec.get("models", {}), path)
     overrides = _overrides(spec.get("override", []), axes, where)
@@ -130,17 +133,21 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
     names = list(axes)
     for index, values in enumerate(_points(spec["grid"], axes)):
         point = dict(zip(names, values))
-        changes = {}
+        changes, hits = {}, []
         for k, (match, settings) in enumerate(overrides):
             if all(point[a] == v for a, v in match.items()):
                 changes.update(settings)
-                used[k] = True
+                hits.append(k)
         cell = _cell(index, point, spec["grammar"], labelled, run, where, changes)
-        if cell is not None:
+        if cell is not None:  # an override of skipped cells only names no cell
             cells.append(cell)
+            for k in hits:
+                used[k] = True
     for (match, _), hit in zip(overrides, used):
         if not hit:
-            raise ParameterError("override", f"{where}: where = {match} names no cell of the grid")
+            kinds = {a: type(axes[a][0]).__name__ for a in match}
+            raise ParameterError("override", f"{where}: where = {match} names no cell of the grid "
+                                 f"(axis values are {kinds}; skipped cells do not count)")
     linked = {name: list(group)[0] for group in spec["grid"].get("together", [])
               for name in list(group)[1:]}
     return Experiment(title=spec.get("title", path.stem if path else "experiment"), path=path,
@@ -200,6 +207,9 @@ def _overrides(sections, axes: dict, where: str) -> list[tuple[dict, dict]]:
         if blocked:
             raise ParameterError("override", f"{where}: {sorted(blocked)} define the cell itself; "
                                  "make them grid axes instead")
+        if "lr" in section and ("lr_factor" in section or "lr_factor" in axes):
+            raise ParameterError("override", f"{where}: the [[override]] for {match} sets `lr` "
+                                 "where `lr_factor` also sets it; use one of them")
         out.append((match, section))
     return out
 
@@ -234,7 +244,10 @@ def _cell(index, point, grammar_spec, labelled, run, where, changes=None) -> Cel
     settings = {k: v for k, v in chosen.items()
                 if k not in ("rule", "P", "P_scale", "lr_factor", *GRAMMAR_KEYS)}
     if "lr_factor" in chosen:  # a learning rate relative to the model's own
-        settings["lr"] = model.training.lr * float(chosen["lr_factor"])
+        factor = chosen["lr_factor"]
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise ParameterError("lr_factor", f"{where}: must be a number > 0; got {factor!r}")
+        settings["lr"] = model.training.lr * float(factor)
     if run.get("epochs") is not None and "epochs" not in (changes or {}):
         settings["epochs"] = run["epochs"]
     try:

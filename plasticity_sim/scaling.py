@@ -67,7 +67,8 @@ def largest_common_P(ds: xr.Dataset, L: int) -> float:
     acc = ds.test_accuracy.sel(L=L)
     ran = np.isfinite(acc).any([d for d in acc.dims if d not in ("rule", "P_scale")])
     common = ran.all("rule").values
-    return float(ds.P_scale.values[common][-1] if common.any() else ds.P_scale.values[0])
+    values = ds.P_scale.values
+    return float(values[common].max() if common.any() else values.min())
 
 
 def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.DataArray:

@@ -2,8 +2,8 @@
 
 Reads a combined sweep with an ``lr_factor`` axis (``experiments/scaling_lr.toml``): per rule
 and setting (every other axis of size > 1, e.g. L), the test accuracy at each factor (mean
-over seeds and over the training-set sizes searched, ``P`` or ``P_scale``) and the chosen
-factor. The factors within ``tie`` of the best accuracy form a
+over seeds and over the training-set sizes searched, ``P`` or ``P_scale``; a run that
+diverged counts as accuracy 0) and the chosen factor. The factors within ``tie`` of the best accuracy form a
 plateau; the chosen one is its middle (of two middles, the one closer to the default), so
 that the rate keeps a margin on both sides when it is used at other training-set sizes,
 where a rate at the plateau's edge may be unstable.
@@ -27,6 +27,8 @@ def learning_rate_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
     if "lr_factor" not in ds.dims:
         raise ParameterError("result", "has no lr_factor axis: not a learning-rate search")
     acc = ds.test_accuracy
+    if "diverged_at" in ds:  # a diverged run is a failure of its rate, not a missing value
+        acc = acc.where(~(ds.diverged_at >= 0), 0.0)
     pooled = ("seed", "P", "P_scale")  # the criterion: mean accuracy over seeds and sizes
     settings = [d for d in acc.dims if d not in ("rule", "lr_factor", *pooled) and ds.sizes[d] > 1]
     factors = ds.lr_factor.values.astype(float)

@@ -82,3 +82,14 @@ def test_alignment_is_read_at_the_largest_P_every_rule_ran():
     assert float(cos.sel(L=2, rule="dfa", distance=1)) == pytest.approx(0.3)
     assert float(alignment_by_distance(ds, P_scale=1).sel(L=2, rule="dfa", distance=1)) == \
         pytest.approx(0.3 * 0.5)
+
+
+def test_the_largest_common_P_whatever_the_order_of_the_grid():
+    from plasticity_sim.scaling import largest_common_P
+
+    ds = synthetic().isel(P_scale=[3, 1, 0, 2])                        # 16, 1, 0.25, 4
+    assert largest_common_P(ds, 4) == 16
+    ds["test_accuracy"].loc[dict(rule="dfa", L=4, P_scale=16)] = np.nan
+    assert largest_common_P(ds, 4) == 4
+    ds["test_accuracy"].loc[dict(rule="dfa", L=4)] = np.nan           # dfa never ran: smallest
+    assert largest_common_P(ds, 4) == 0.25

@@ -118,6 +118,7 @@ def test_half_written_files_are_never_taken_for_finished_cells(experiment, tmp_p
     (lambda s: s["run"].update(gpus=2), "unknown keys \\['gpus'\\]"),
     (lambda s: s["grid"].update(P=[70000]), "leaves no test inputs"),
     (lambda s: s.update(extras={}), "unknown sections"),
+    (lambda s: s["run"].update(keep_checkpoints="false"), "keep_checkpoints: .*true or false"),
 ])
 def test_bad_experiment_files_fail_before_any_work(change, message, tmp_path):
     import copy
@@ -266,6 +267,9 @@ def test_overrides_change_only_the_cells_they_name():
     ({"where": {"rule": "bp"}, "L": 4}, "define the cell itself"),
     ({"where": {"rule": "bp"}, "lr": -1.0}, "lr: .*cell .*must be > 0"),
     ({"where": {"rule": "bp"}, "colour": 1}, "unknown settings \\['colour'\\]"),
+    ({"where": {"rule": "bp"}, "lr": 0.1, "lr_factor": 2}, "sets `lr` where `lr_factor`"),
+    ({"where": {"rule": "bp"}, "lr_factor": -1}, "lr_factor: .*must be a number > 0"),
+    ({"where": {"P": "64"}, "lr": 0.1}, "names no cell .*'P': 'int'"),
 ])
 def test_bad_overrides_fail_before_any_work(override, message):
     import copy
@@ -301,3 +305,24 @@ def test_alignment_per_epoch_and_compact_cells(tmp_path, rule, models):
     assert "checkpoint" not in compact.dims and "update_alignment" not in compact
     np.testing.assert_allclose(compact.update_alignment_mean, full.update_alignment_mean)
     assert compact.update_alignment_by_epoch.dims == ("seed", "epoch", "projection")
+
+
+def test_an_override_of_skipped_cells_only_is_an_error():
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["grammar"]["L"] = 2                       # 256 inputs: P = 200 is skipped
+    spec["grid"]["P"] = [32, 200]
+    spec["run"]["skip_infeasible"] = True
+    assert [c.P for c in build_experiment(spec).cells] == [32, 32]
+    spec["override"] = [{"where": {"P": 200}, "lr_factor": 2}]
+    with pytest.raises(ParameterError, match="names no cell"):
+        build_experiment(spec)
+
+
+def test_a_broken_file_of_a_cell_does_not_hide_its_complete_one(experiment, tmp_path):
+    cells = tmp_path / "cells"
+    cell = experiment.cells[0]
+    good = Path(run_cell(cell, str(cells))).rename(cells / f"cell-00042-{cell.digest}.nc")
+    (cells / f"{cell.key}.nc").write_bytes(b"\x89HDF\r\n partial")   # own name, sorted first
+    assert finished(cells, cell) == good

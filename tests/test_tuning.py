@@ -84,3 +84,14 @@ def test_the_accuracy_is_pooled_over_the_training_set_sizes_searched():
     bp3 = next(r for r in rows if r["rule"] == "bp" and r["setting"] == {"L": 3})
     assert bp3["accuracy"][1.0] == pytest.approx(0.9) and bp3["best"] == 1.0
     assert all("P_scale" not in r["setting"] for r in rows)
+
+
+def test_a_rate_that_diverged_at_one_size_is_not_chosen_for_the_other():
+    acc = xr.DataArray([[[0.70, np.nan]], [[0.99, 1.0]]], dims=("P_scale", "rule", "lr_factor"),
+                       coords={"P_scale": [2, 8], "rule": ["bp"], "lr_factor": [1, 10]})
+    diverged = xr.where(acc.isnull(), 100, -1)
+    ds = xr.Dataset({"test_accuracy": acc.expand_dims(seed=[0]),
+                     "diverged_at": diverged.expand_dims(seed=[0])})
+    [row] = learning_rate_choice(ds)
+    assert row["accuracy"] == {1.0: pytest.approx(0.845), 10.0: pytest.approx(0.5)}
+    assert row["best"] == 1.0
