@@ -80,10 +80,7 @@ def alignment_by_distance(ds: xr.Dataset, P_scale: float | None = None) -> xr.Da
     for L in ds.L.values:
         P = P_scale if P_scale is not None else largest_common_P(ds, L)
         part = cos.sel(L=L).sel(P_scale=P, drop=True)
-        layers = [l for l in ds.layer.values if l <= L]
-        distance = [int(L - l + 1) for l in layers]
-        rows.append(part.sel(layer=layers).assign_coords(layer=distance).rename(layer="distance")
-                    .assign_coords(P_scale=P))
+        rows.append(_by_distance(part, L).assign_coords(P_scale=P))
     return xr.concat(rows, dim="L", join="outer", coords="different", compat="equals")
 
 
@@ -91,7 +88,12 @@ def alignment_over_training(ds: xr.Dataset, L: int, P_scale: float) -> xr.DataAr
     """Cosine of delta with backprop's per epoch (mean over seeds) at one depth and P, with
     layers renamed by their distance from the output."""
     cos = ds["signal_alignment_by_epoch"].sel(L=L, P_scale=P_scale).mean("seed", skipna=True)
-    layers = [l for l in ds.layer.values if l <= L]
+    return _by_distance(cos, L)
+
+
+def _by_distance(cos: xr.DataArray, L: int) -> xr.DataArray:
+    """The hidden layers of a depth-L network, renamed by their distance from the output."""
+    layers = [l for l in cos.layer.values if l <= L]
     return cos.sel(layer=layers).assign_coords(layer=[int(L - l + 1) for l in layers]) \
         .rename(layer="distance")
 

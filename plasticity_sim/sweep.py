@@ -82,7 +82,7 @@ def summarize_alignment(ds: xr.Dataset, keep_checkpoints: bool = True) -> None:
                 del ds[n]
 
 
-def cell_files(cells_dir: Path) -> dict[str, Path]:
+def cell_files(cells_dir: Path) -> dict[str, list[Path]]:
     """The cell files in a folder by their cells' digest, listed once.
 
     A cell is found by the hash of its configuration, not by its place in the grid, so a
@@ -94,7 +94,8 @@ def cell_files(cells_dir: Path) -> dict[str, Path]:
     return files
 
 
-def finished(cells_dir: Path, cell: Cell, files: dict | None = None) -> Path | None:
+def finished(cells_dir: Path, cell: Cell,
+             files: dict[str, list[Path]] | None = None) -> Path | None:
     """A file of the cell that opens and says it is complete (its own name first), else None."""
     files = cell_files(cells_dir) if files is None else files
     own = Path(cells_dir) / f"{cell.key}.nc"
