@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow bench scaling clean-venv
+.PHONY: demo test test-slow bench searches scaling experiments clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,16 +29,27 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
-# issue 8: the learning-rate search, then the part of the depth scan that fits 2 cores
-# (v = 4 with P <= 8192, and v = 8 at L = 2); the rest runs unchanged with --scheduler
+SIM = $(VENV)/bin/plasticity-sim
+RESULTS = experiments/results
+
+# The searches behind the defaults: validation accuracy, seeds 100-102 (README, "The protocol")
+searches: $(STAMP)
+	$(SIM) sweep experiments/views_k.toml --out $(RESULTS)/views_k
+	$(SIM) sweep experiments/learning_rates.toml --out $(RESULTS)/learning_rates
+	$(SIM) sweep experiments/learning_rates_more.toml --out $(RESULTS)/learning_rates_more
+
+# The depth scan: the part that fits 2 cores (v = 4 with P <= 8192, and v = 8 at L = 2);
+# the rest runs unchanged with --scheduler
 scaling: $(STAMP)
-	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr.toml --out experiments/results/scaling_lr
-	$(VENV)/bin/plasticity-sim sweep experiments/scaling_lr_shallow.toml \
-		--out experiments/results/scaling_lr_shallow
-	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
-		--where v=8 --where L=2 --no-plot
-	$(VENV)/bin/plasticity-sim sweep experiments/scaling.toml --out experiments/results/scaling \
-		--max-P 8192 --where v=4
+	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --where v=8 --where L=2 --no-plot
+	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --max-P 8192 --where v=4
+
+# Every committed result, in the order their choices allow (hours on 2 cores)
+experiments: searches
+	for e in sample_complexity masking sensitivity representation self_supervised_uniform \
+			self_supervised_structured; do \
+		$(SIM) sweep experiments/$$e.toml --out $(RESULTS)/$$e || exit 1; done
+	$(MAKE) scaling
 
 clean-venv:
 	rm -rf $(VENV)

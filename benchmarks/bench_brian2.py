@@ -54,7 +54,7 @@ def brian2_rate(model, g, stream, target: str) -> float:
 
 def torch_rate(model, g, n: int, dtype: str) -> float:
     trainer = Trainer(model, g, [0], dtype=dtype)
-    data = TrainingData(trainer, n, 1, 0)
+    data = TrainingData(trainer, n, n_test=0)
     batches = list(data.batches(0, 1))
     for batch in batches[:5]:
         trainer.apply(trainer.signals(batch)[0])

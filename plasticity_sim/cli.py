@@ -86,10 +86,18 @@ def parse_seeds(text: str) -> list[int]:
 @grammar_options
 @click.option("--P", "P", type=int, required=True, help="training-set size")
 @click.option("--seeds", default="0", show_default=True, help="seeds, e.g. 0-3 or 1,4,9")
-@click.option("--epochs", type=int, help="maximum epochs (default: the model's)")
+@click.option("--epochs", type=int, help="epoch cap (default: the model's)")
 @click.option("--lr", type=float, help="learning rate (default: the model's)")
 @click.option("--batch-size", type=int, help="minibatch size (default: the model's)")
-@click.option("--n-test", type=int, default=20_000, show_default=True, help="test-set size")
+@click.option("--n-val", type=int, default=2000, show_default=True,
+              help="validation-set size (stopping and the probes' penalty read it)")
+@click.option("--n-test", type=int, default=20_000, show_default=True,
+              help="test-set size (read once, at the end)")
+@click.option("--evaluator", type=click.Choice(["readout", "probe"]), default="readout",
+              show_default=True, help="what test_accuracy measures: the network's own readout "
+              "or a linear probe of the top hidden layer")
+@click.option("--patience", type=int, help="epochs without a better validation accuracy "
+              "before stopping (default: the model's)")
 @click.option("--alignment-every", type=int, default=0,
               help="record alignment with backprop every N steps (0: off)")
 @click.option("--sensitivity-samples", type=int, default=0,
@@ -101,8 +109,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--negatives", type=int, help="negative pairs per positive one")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="a rule parameter, e.g. --param retrodiction=0 (repeatable)")
-@click.option("--probes/--no-probes", default=None,
-              help="linear probes of every layer (default: for rules not trained by the error)")
+@click.option("--probes/--no-probes", default=True, show_default=True,
+              help="linear probes of every layer")
 @click.option("--representation-samples", type=int, default=0,
               help="representational comparison with every level on N test inputs (0: off)")
 @click.option("--plasticity-every", type=int, default=0,
@@ -113,16 +121,19 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
-          batch_size, n_test, alignment_every, sensitivity_samples, pairs, k, T, negatives, params,
-          probes, representation_samples, plasticity_every, device, dtype, out, quiet):
+          batch_size, n_val, n_test, evaluator, patience, alignment_every, sensitivity_samples,
+          pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
+          device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
     train_command(model_file=model_file, rule=rule,
                   changes=dict(arch=arch, width=width, epochs=epochs, batch_size=batch_size,
-                               pairs=pairs, k=k, T=T, negatives=negatives, **parse_params(params)),
+                               patience=patience, pairs=pairs, k=k, T=T, negatives=negatives,
+                               **parse_params(params)),
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
-                  seeds=parse_seeds(seeds), lr=lr, n_test=n_test, alignment_every=alignment_every,
+                  seeds=parse_seeds(seeds), lr=lr, n_val=n_val, n_test=n_test, evaluator=evaluator,
+                  alignment_every=alignment_every,
                   sensitivity_samples=sensitivity_samples, probes=probes,
                   representation_samples=representation_samples, plasticity_every=plasticity_every,
                   device=device, dtype=dtype, out=out, quiet=quiet)
@@ -209,17 +220,26 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
               "stay for a bigger machine; the combined result has NaN there)")
 @click.option("--where", "where", multiple=True, metavar="AXIS=VALUE",
               help="run only the cells with this axis value (repeatable)")
+@click.option("--max-extensions", type=int, default=3, show_default=True,
+              help="a search (grid over lr_factor or lr) whose choice is at an edge of the "
+              "values tried runs again past it, at most this many times")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, quiet):
+def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max_extensions,
+          quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
     from .experiment import load_experiment, select_cells
     from .sweep import run_sweep
+    from .tuning import run_search, search_axis
 
     experiment = load_experiment(experiment_file)
     cells = select_cells(experiment, max_P=max_P, where=where) if (max_P or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
-    result = run_sweep(experiment, out, scheduler=scheduler, n_workers=workers, quiet=quiet,
-                       echo=click.echo, result_name=name, cells=cells)
+    args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
+                result_name=name, cells=cells)
+    if search_axis(experiment.axes) and cells is None:
+        result, _ = run_search(experiment, out, max_extensions=max_extensions, **args)
+    else:
+        result = run_sweep(experiment, out, **args)
     report_result(result, out if plot else None)
 
 
@@ -238,19 +258,22 @@ def report_result(ds, out=None, threshold: float = 0.9):
     """Print a sweep result's table and, with ``out``, write its figures."""
     from .plots import p_star_table, plot_result
 
-    if "lr_factor" in ds.dims:  # a learning-rate search: the factor to use per rule
-        from .tuning import (learning_rate_choice, learning_rate_overrides, learning_rate_table,
-                             plot_learning_rates)
+    from .tuning import search_axis
 
-        rows = learning_rate_choice(ds)
-        click.echo("\n" + learning_rate_table(rows))
+    if search_axis(ds):  # a search: the value to use per rule and setting
+        from .tuning import edge_warnings, learning_rate_overrides, plot_search, search_choice, search_table
+
+        rows = search_choice(ds)
+        click.echo("\n" + search_table(rows))
+        for line in edge_warnings(rows):
+            click.echo(line, err=True)
         click.echo("\nas sections of an experiment file:\n\n" + learning_rate_overrides(rows))
-        paths = plot_learning_rates(rows, out) if out else []
+        paths = plot_search(rows, out) if out else []
     elif "L" in ds.dims and "P_scale" in ds.dims:  # a scan over depth: P* against L
         from .scaling import plot_scaling, scaling_summary, scaling_table
 
         rows = scaling_summary(ds, threshold)
-        click.echo("\n" + scaling_table(rows))
+        click.echo("\n" + scaling_table(rows, ds))
         paths = plot_scaling(ds, rows, out) if out else []
     else:
         click.echo("\n" + p_star_table(ds, threshold))

@@ -20,12 +20,16 @@ class ParameterError(PlasticitySimError, ValueError):
 
 
 class DivergenceError(PlasticitySimError, FloatingPointError):
-    """A run produced NaN or inf. ``recording`` holds what was recorded before it."""
+    """A run diverged: its loss became NaN or inf, or its epoch's mean loss exceeded
+    ``bound`` (a multiple of its initial loss). ``recording`` holds what was recorded."""
 
-    def __init__(self, presentation: int, member: int, seed: int, recording=None):
+    def __init__(self, presentation: int, member: int, seed: int, recording=None,
+                 bound: float | None = None):
         self.presentation, self.member, self.seed, self.recording = presentation, member, seed, recording
-        super().__init__(f"diverged: the loss of seed {seed} (ensemble member {member}) became "
-                         f"NaN or inf at presentation {presentation}; lower the learning rate. "
+        self.bound = bound
+        what = "became NaN or inf" if bound is None else f"became NaN or inf or exceeded {bound:.3g}"
+        super().__init__(f"diverged: the loss of seed {seed} (ensemble member {member}) {what} "
+                         f"at presentation {presentation}; lower the learning rate. "
                          "What was recorded before is kept.")
 
 

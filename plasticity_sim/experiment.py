@@ -17,15 +17,19 @@ An experiment file (TOML)::
                                 # model's own)
     [run]                       # what every cell does
     seeds = [0, 1, 2]           # one vectorized ensemble per cell
-    n_test = 20000
+    n_val = 2000                # validation set: every choice (stopping, probes) reads it
+    n_test = 20000              # test set: read once, at the end
+    evaluator = "readout"       # what test_accuracy measures, the same for every cell:
+                                # "readout" (the network's own) or "probe" (top layer)
+    epochs = 1000               # optional: the epoch cap of every model (a model that sets
+                                # its own cap too is an error)
     alignment_every = 0         # > 0: alignment with backprop every N steps
     keep_checkpoints = true     # false: keep the alignment's means per epoch and over
                                 # training only (compact files for large grids)
     sensitivity_samples = 0     # > 0: synonymic sensitivity on that many test inputs
     representation_samples = 0  # > 0: representational comparison on that many test inputs
     skip_infeasible = false     # true: drop the cells whose P exceeds half the grammar's inputs
-    probes = true               # linear probes of every layer (default: rules not trained by
-                                # the output error)
+    probes = true               # linear probes of every layer (default)
     [models.dfa_slow]           # a labelled model: a library rule or a model file, changed
     rule = "dfa"                # or: file = "models/dfa_cnn.toml" (relative to this file)
     lr = 0.001
@@ -59,9 +63,11 @@ from .model import Model
 from .rhm.grammar import Grammar
 
 GRAMMAR_KEYS = ("v", "n_classes", "m", "s", "L", "seed")
-RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_test=20_000, alignment_every=0, sensitivity_samples=0,
-                    representation_samples=0, device="cpu", dtype="float32", epochs=None,
-                    probes=None, skip_infeasible=False, keep_checkpoints=True)
+RUN_DEFAULTS = dict(seeds=[0, 1, 2], n_val=2000, n_test=20_000, evaluator="readout",
+                    alignment_every=0, sensitivity_samples=0, representation_samples=0,
+                    device="cpu", dtype="float32", epochs=None, probes=True,
+                    skip_infeasible=False, keep_checkpoints=True)
+EVALUATORS = ("readout", "probe")
 SECTIONS = {"title", "description", "grammar", "grid", "run", "models", "override"}
 
 
@@ -122,11 +128,22 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
         raise ParameterError("run", f"{where}: unknown keys {sorted(set(run) - set(RUN_DEFAULTS))}; "
                              f"allowed: {sorted(RUN_DEFAULTS)}")
     run["seeds"] = parse_seed_list(run["seeds"])
-    for flag in ("keep_checkpoints", "skip_infeasible"):
+    for flag in ("keep_checkpoints", "skip_infeasible", "probes"):
         if not isinstance(run[flag], bool):
             raise ParameterError(flag, f"{where}: must be true or false; got {run[flag]!r}")
+    if run["evaluator"] not in EVALUATORS:
+        raise ParameterError("evaluator", f"{where}: must be one of {', '.join(EVALUATORS)}; "
+                             f"got {run['evaluator']!r}")
+    if run["evaluator"] == "probe" and not run["probes"]:
+        raise ParameterError("probes", f"{where}: evaluator = 'probe' needs probes = true")
     axes = _axes(spec["grid"], where)
-    labelled = _labelled_models(spec.get("models", {}), path)
+    labelled, own_settings = _labelled_models(spec.get("models", {}), path)
+    if run["epochs"] is not None:  # one cap for all: a model's own cap would be overridden
+        capped = sorted(label for label, keys in own_settings.items() if "epochs" in keys)
+        if capped or "epochs" in axes:
+            raise ParameterError("epochs", f"{where}: [run] epochs = {run['epochs']} would "
+                                 f"override the epochs set by {capped or ['the grid']}; set it "
+                                 "in one place")
     overrides = _overrides(spec.get("override", []), axes, where)
     used = [False] * len(overrides)
     cells = []
@@ -214,8 +231,9 @@ def _overrides(sections, axes: dict, where: str) -> list[tuple[dict, dict]]:
     return out
 
 
-def _labelled_models(models: dict, path: Path | None) -> dict:
-    out = {}
+def _labelled_models(models: dict, path: Path | None) -> tuple[dict, dict]:
+    """{label: Model} and {label: the settings the experiment or model file sets itself}."""
+    out, own = {}, {}
     for label, settings in models.items():
         settings = dict(settings)
         if "file" in settings:
@@ -223,12 +241,15 @@ def _labelled_models(models: dict, path: Path | None) -> dict:
             if path is not None and not file.is_absolute():
                 file = path.parent / file
             base = Model.from_toml(file)
+            own[label] = set(read_toml(file, "model").get("training", {}))
         elif "rule" in settings:
             base = Model.for_rule(settings.pop("rule"))
+            own[label] = set()
         else:
             raise ParameterError("models", f"[models.{label}] needs `rule` or `file`")
+        own[label] |= set(settings)
         out[label] = base.replace(name=label, **settings)
-    return out
+    return out, own
 
 
 def _cell(index, point, grammar_spec, labelled, run, where, changes=None) -> Cell | None:
@@ -243,15 +264,18 @@ def _cell(index, point, grammar_spec, labelled, run, where, changes=None) -> Cel
     chosen = {**point, **(changes or {})}
     settings = {k: v for k, v in chosen.items()
                 if k not in ("rule", "P", "P_scale", "lr_factor", *GRAMMAR_KEYS)}
-    if "lr_factor" in chosen:  # a learning rate relative to the model's own
-        factor = chosen["lr_factor"]
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
-            raise ParameterError("lr_factor", f"{where}: must be a number > 0; got {factor!r}")
-        settings["lr"] = model.training.lr * float(factor)
-    if run.get("epochs") is not None and "epochs" not in (changes or {}):
+    if run.get("epochs") is not None:
+        if "epochs" in (changes or {}):
+            raise ParameterError("epochs", f"{where}: an [[override]] sets epochs where [run] "
+                                 "epochs sets every cell's; set it in one place")
         settings["epochs"] = run["epochs"]
     try:
-        model = model.replace(**settings)
+        model = model.replace(**settings).at(grammar)  # lr: the rule's default at this depth
+        if "lr_factor" in chosen:  # a learning rate relative to the model's own
+            factor = chosen["lr_factor"]
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+                raise ParameterError("lr_factor", f"must be a number > 0; got {factor!r}")
+            model = model.replace(lr=model.training.lr * float(factor))
     except ParameterError as err:  # say which cell, once
         detail = str(err).removeprefix(f"{err.parameter}: ")
         raise ParameterError(err.parameter, f"{where}: cell {point}: {detail}") from None

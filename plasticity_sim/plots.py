@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .analysis.sample_complexity import sample_complexity, seed_mean, seed_sd
+from .analysis.sample_complexity import (count_runs, sample_complexity, scored_accuracy,
+                                         seed_mean, seed_sd)
 from .errors import ParameterError
 
 CORE = ("rule", "P", "P_scale", "seed")
@@ -34,15 +35,28 @@ def facets(ds: xr.Dataset):
         yield "".join(f"_{k}{v}" for k, v in named.items()), ds.sel(sel)
 
 
+def protocol_note(ds: xr.Dataset) -> str:
+    """One line that says how a result's numbers were made: the evaluator, how data was
+    counted, how diverged runs count."""
+    evaluator = ds.test_accuracy.attrs.get("evaluator")
+    name = {"readout": "the network's own readout",
+            "probe": "a linear probe of the top hidden layer"}.get(evaluator, "test accuracy "
+                                                                          "(evaluator not recorded)")
+    return (f"Evaluator: {name} (test set, read once). P counts every input a learner sees "
+            "(each view, each fixation). A diverged run scores chance; 'diverged' and 'cap' "
+            "count the runs that diverged or reached the epoch cap, over all P.")
+
+
 def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
-    """Markdown: P* per rule (and facet), P*/(n_c m^L), accuracy at the largest P, alignment."""
+    """Markdown: P* per rule (and facet), first and stable crossing, P*/(n_c m^L), accuracy at
+    the largest P, diverged and capped runs, probes and alignment where recorded."""
     axis = p_axis(ds)
-    rows = []
+    rows = [protocol_note(ds), ""]
     for suffix, part in facets(ds):
         x = part[axis].values
         largest = f"{axis} = {x[-1]:g}"
-        head = f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | " \
-               f"P* / (n_c m^L) | accuracy at {largest} |"
+        head = (f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | "
+                f"stable P* | P* / (n_c m^L) | accuracy at {largest} | diverged | cap |")
         has_alignment = "signal_alignment_mean" in part
         has_probes = "probe_accuracy" in part
         if has_probes:
@@ -51,16 +65,20 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             head += (" delta alignment with bp over training, layers 1..L |"
                      " update alignment with bp over training, layers 1..L |")
         rows += [head, "|" + "---|" * (head.count("|") - 1)]
+        scored = scored_accuracy(part)
         for rule in part.rule.values:
-            acc = part.test_accuracy.sel(rule=rule).transpose("seed", axis).values
-            star = sample_complexity(x, acc, threshold)
+            acc = scored.sel(rule=rule).transpose("seed", axis).values
+            first = sample_complexity(x, acc, threshold)
+            stable = sample_complexity(x, acc, threshold, stable=True)
             scale = _scale(part, rule, axis)
-            ratio = star.value / scale if axis == "P" else star.value
-            prefix = {"=": "", "<=": "<= ", ">": "> "}[star.bound]
-            p_value = star.value * scale if axis == "P_scale" else star.value
+            in_p = (lambda v: v * scale) if axis == "P_scale" else (lambda v: v)  # noqa: E731
+            ratio = first.value / scale if axis == "P" else first.value
             last = acc[:, -1]
-            row = (f"| {rule} | {prefix}{p_value:.0f} | {prefix}{ratio:.2g} | "
-                   f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} |")
+            one = part.sel(rule=rule)
+            row = (f"| {rule} | {_bound(first)}{in_p(first.value):.0f} | "
+                   f"{_bound(stable)}{in_p(stable.value):.0f} | {_bound(first)}{ratio:.2g} | "
+                   f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} | "
+                   f"{count_runs(one, 'diverged')} | {count_runs(one, 'stopped_by', 'cap')} |")
             if has_probes:
                 probe = part.probe_accuracy.sel(rule=rule).isel({axis: -1}).transpose("seed", ...)
                 row += " " + " / ".join(f"{a:.2f}" for a in seed_mean(probe.values)) + " |"
@@ -70,6 +88,10 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             rows.append(row)
         rows.append("")
     return "\n".join(rows).rstrip()
+
+
+def _bound(star) -> str:
+    return {"=": "", "<=": "<= ", ">": "> "}[star.bound]
 
 
 def _late(part, rule, name, axis) -> np.ndarray:
@@ -126,8 +148,9 @@ def _accuracy(part, path, threshold):
     axis = p_axis(part)
     x = part[axis].values
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    scored = scored_accuracy(part)
     for rule in part.rule.values:
-        acc = part.test_accuracy.sel(rule=rule).transpose("seed", axis).values
+        acc = scored.sel(rule=rule).transpose("seed", axis).values
         mean, sd = seed_mean(acc), seed_sd(acc)
         line, = ax.plot(x, mean, marker="o", ms=4, label=rule)
         ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
@@ -137,7 +160,8 @@ def _accuracy(part, path, threshold):
     ax.axhline(threshold, color="grey", lw=0.8, ls="--")
     scale = 1.0 if axis == "P_scale" else float(np.nanmax(part["sample_complexity_scale"].values))
     ax.axvline(scale, color="grey", lw=0.8, ls=":", label="n_c m^L")
-    ax.set(xscale="log", ylim=(0, 1.02), ylabel="test accuracy",
+    ax.set(xscale="log", ylim=(0, 1.02),
+           ylabel=f"test accuracy ({part.test_accuracy.attrs.get('evaluator', '?')})",
            xlabel="P / (n_c m^L)" if axis == "P_scale" else "training-set size P",
            )
     ax.set_title(part.attrs.get("title", ""), fontsize=8)
@@ -152,9 +176,9 @@ def _p_star_bars(part, path, threshold):
     x = part[axis].values
     rules = list(part.rule.values)
     values, hatches = [], []
+    scored = scored_accuracy(part)
     for rule in rules:
-        star = sample_complexity(x, part.test_accuracy.sel(rule=rule).transpose("seed", axis).values,
-                                 threshold)
+        star = sample_complexity(x, scored.sel(rule=rule).transpose("seed", axis).values, threshold)
         scale = _scale(part, rule, axis) if axis == "P_scale" else 1.0
         values.append(star.value * scale)
         hatches.append("//" if star.bound == ">" else "")

@@ -37,7 +37,7 @@ def parse_params(items) -> dict:
 
 def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
                   sensitivity_samples, probes, device, dtype, out, quiet, representation_samples=0,
-                  plasticity_every=0):
+                  plasticity_every=0, n_val=2000, evaluator="readout"):
     from .analysis.alignment import AlignmentMonitor
     from .analysis.plasticity_stats import PlasticityMonitor
     from .backends.torch.train import train
@@ -48,9 +48,10 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
     if plasticity_every:
         monitors.append(PlasticityMonitor(plasticity_every))
     try:
-        rec = train(model, grammar, P, seeds, n_test=n_test, lr=lr, dtype=dtype, device=device,
-                    monitors=monitors, quiet=quiet, sensitivity_samples=sensitivity_samples,
-                    probes=probes, representation_samples=representation_samples)
+        rec = train(model, grammar, P, seeds, n_test=n_test, n_val=n_val, evaluator=evaluator,
+                    lr=lr, dtype=dtype, device=device, monitors=monitors, quiet=quiet,
+                    sensitivity_samples=sensitivity_samples, probes=probes,
+                    representation_samples=representation_samples)
     except DivergenceError as err:
         if err.recording is not None:  # keep what was recorded before the divergence
             err.recording.attrs["status"] = str(err)
@@ -60,10 +61,11 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
     ds = rec.to_dataset()
     write_dataset(ds, out)
     acc = ds["test_accuracy"].values
-    click.echo(f"{model.name}: P={ds.attrs['P']}, seeds {seeds}: test accuracy {np.mean(acc):.3f} "
-               f"(sd {np.std(acc):.3f}; per seed {np.round(acc, 3).tolist()}; "
-               f"{ds['test_accuracy'].attrs['long_name']}), epochs "
-               f"{ds['epochs_trained'].values.tolist()}")
+    click.echo(f"{model.name}: P={ds.attrs['P']}, lr {ds['lr'].values[0]:g}, seeds {seeds}: test "
+               f"accuracy {np.mean(acc):.3f} (sd {np.std(acc):.3f}; per seed "
+               f"{np.round(acc, 3).tolist()}; {ds['test_accuracy'].attrs['long_name']}), epochs "
+               f"{ds['epochs_trained'].values.tolist()}, stopped by "
+               f"{ds['stopped_by'].values.tolist()}")
     if "probe_accuracy" in ds:
         probe = ds["probe_accuracy"].mean("seed").values
         click.echo("probe accuracy by layer (0 = input): " + " ".join(f"{a:.3f}" for a in probe))

@@ -13,28 +13,35 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .analysis.sample_complexity import sample_complexity, seed_mean
-from .plots import save_figure
+from .analysis.sample_complexity import count_runs, sample_complexity, scored_accuracy, seed_mean
+from .plots import protocol_note, save_figure
 
 
 def scaling_summary(ds: xr.Dataset, threshold: float = 0.9) -> list[dict]:
     """One row per (v, L, rule): P*/(n_c m^L) (mean curve), seed range, ratio to bp."""
     rows = []
     x = ds.P_scale.values
+    scored = scored_accuracy(ds)
     for v in np.atleast_1d(ds.v.values) if "v" in ds.dims else [None]:
         for L in ds.L.values:
             part = ds.sel(L=L, v=v) if v is not None else ds.sel(L=L)
+            part_acc = scored.sel(L=L, v=v) if v is not None else scored.sel(L=L)
             bp = None
             for rule in part.rule.values:
-                acc = part.test_accuracy.sel(rule=rule).transpose("seed", "P_scale").values
+                acc = part_acc.sel(rule=rule).transpose("seed", "P_scale").values
                 keep = np.isfinite(acc).any(0)
                 if not keep.any():
                     continue
                 star = sample_complexity(x[keep], acc[:, keep], threshold)
+                stable = sample_complexity(x[keep], acc[:, keep], threshold, stable=True)
+                one = part.sel(rule=rule)
                 seeds = [sample_complexity(x[keep], a[keep], threshold) for a in acc
                          if np.isfinite(a[keep]).all()]
                 finite = [s.finite for s in seeds]
-                row = dict(v=v, L=int(L), rule=str(rule), p_star=star, largest=float(x[keep][-1]),
+                row = dict(v=v, L=int(L), rule=str(rule), p_star=star, stable=stable,
+                           diverged=count_runs(one, "diverged"),
+                           capped=count_runs(one, "stopped_by", "cap"),
+                           runs=int(np.isfinite(acc[:, keep]).sum()), largest=float(x[keep][-1]),
                            seed_min=min(finite) if finite else np.nan,
                            seed_max=max(finite) if finite else np.nan,
                            accuracy_at_largest=float(seed_mean(acc[:, keep][:, -1])))
@@ -47,24 +54,27 @@ def scaling_summary(ds: xr.Dataset, threshold: float = 0.9) -> list[dict]:
     return rows
 
 
-def scaling_table(rows: list[dict]) -> str:
-    head = "| v | L | rule | P* / (n_c m^L) | seeds' P* range | P* / P*(bp) | accuracy at largest P |"
-    out = [head, "|" + "---|" * 7]
+def scaling_table(rows: list[dict], ds: xr.Dataset | None = None) -> str:
+    head = ("| v | L | rule | P* / (n_c m^L) | stable P* | seeds' P* range | P* / P*(bp) | "
+            "accuracy at largest P | diverged / cap / runs |")
+    out = ([protocol_note(ds), ""] if ds is not None else []) + [head, "|" + "---|" * 9]
     for r in rows:
-        star = r["p_star"]
-        prefix = {"=": "", "<=": "<= ", ">": "> "}[star.bound]
+        star, stable = r["p_star"], r["stable"]
+        prefix = {"=": "", "<=": "<= ", ">": "> "}
         ratio = r.get("ratio_to_bp", np.nan)
         ratio_s = (">" if star.bound == ">" else "") + (f"{ratio:.2g}" if np.isfinite(ratio) else "—")
-        out.append(f"| {r['v']} | {r['L']} | {r['rule']} | {prefix}{star.value:.3g} | "
+        out.append(f"| {r['v']} | {r['L']} | {r['rule']} | {prefix[star.bound]}{star.value:.3g} | "
+                   f"{prefix[stable.bound]}{stable.value:.3g} | "
                    f"{r['seed_min']:.3g}–{r['seed_max']:.3g} | {ratio_s} | "
-                   f"{r['accuracy_at_largest']:.3f} (at {r['largest']:g} n_c m^L) |")
+                   f"{r['accuracy_at_largest']:.3f} (at {r['largest']:g} n_c m^L) | "
+                   f"{r['diverged']} / {r['capped']} / {r['runs']} |")
     return "\n".join(out)
 
 
 def largest_common_P(ds: xr.Dataset, L: int) -> float:
     """The largest P_scale at which every rule has a result at depth L (the most training
     every rule shares), or the smallest P_scale if there is none."""
-    acc = ds.test_accuracy.sel(L=L)
+    acc = scored_accuracy(ds).sel(L=L)
     ran = np.isfinite(acc).any([d for d in acc.dims if d not in ("rule", "P_scale")])
     common = ran.all("rule").values
     values = ds.P_scale.values

@@ -41,19 +41,30 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     run = cell.run
     monitors = [AlignmentMonitor(run["alignment_every"])] if run["alignment_every"] else []
     rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
-                dtype=run["dtype"], device=run["device"], monitors=monitors, quiet=True,
-                on_divergence="mask", sensitivity_samples=run["sensitivity_samples"],
-                probes=run.get("probes"), representation_samples=run.get("representation_samples", 0))
+                n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
+                device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
+                sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
+                representation_samples=run["representation_samples"])
     ds = rec.to_dataset()
     summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
     ds["training_set_size"] = xr.Variable((), cell.P, {"long_name": "training-set size P",
                                                        "units": "1"})
     ds["sample_complexity_scale"] = xr.Variable(
         (), cell.grammar.sample_complexity_scale, {"long_name": "n_classes * m^L", "units": "1"})
+    ds["model_settings"] = xr.Variable((), json.dumps(model_settings(cell.model), sort_keys=True),
+                                       {"long_name": "the cell's model settings (JSON)"})
     ds.attrs.update(cell_key=cell.key, cell_axes=json.dumps(cell.axes), cell_complete=1)
     path = Path(cells_dir) / f"{cell.key}.nc"
     write_dataset(ds, path)
     return str(path)
+
+
+def model_settings(model) -> dict:
+    """A model's settings with its rule by name (the rule's equations are in the library or
+    in the cell file's config)."""
+    spec = model.to_dict()
+    spec["rule"] = {"name": model.rule.name, "params": spec["rule"].get("params", {})}
+    return spec
 
 
 def summarize_alignment(ds: xr.Dataset, keep_checkpoints: bool = True) -> None:
@@ -172,12 +183,15 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
     """One Dataset over the grid's axes (missing cells are NaN)."""
     parts = []
     files = cell_files(cells_dir)
+    descriptions: dict[str, dict] = {}  # variable -> {long_name: first cell that says it}
     for cell in experiment.cells:
         path = finished(cells_dir, cell, files)
         if path is None:
             continue
         ds = xr.load_dataset(path, engine="h5netcdf")
         ds.attrs = {}
+        for name, var in ds.data_vars.items():
+            descriptions.setdefault(name, {}).setdefault(var.attrs.get("long_name", ""), cell.axes)
         ds = ds.expand_dims({axis: [value] for axis, value in cell.axes.items()
                              if axis not in experiment.linked})
         for axis, leader in experiment.linked.items():  # a coordinate along its leader
@@ -188,6 +202,14 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
     merged = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="override")
     merged = merged.reindex({axis: list(dict.fromkeys(values)) for axis, values in
                              experiment.axes.items() if axis not in experiment.linked})
+    for name, var in merged.data_vars.items():
+        if var.dtype.kind in "OU":  # text of cells not run: empty, not NaN
+            merged[name] = var.fillna("").astype(str)
+            merged[name].attrs = var.attrs
+        said = descriptions.get(name, {})
+        if len(said) > 1:  # cells describe it differently: keep every description
+            merged[name].attrs["long_name"] = "; ".join(
+                f"{text} (e.g. {json.dumps(axes)})" for text, axes in said.items())
     for axis in experiment.axes:
         long_name, units = AXIS_DOCS.get(axis, (axis, "1"))
         merged[axis].attrs.update(long_name=long_name, units=units)

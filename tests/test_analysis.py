@@ -63,8 +63,28 @@ def test_p_star_table_lists_every_rule():
                      "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
                     coords={"rule": ["good", "bad"], "P": P, "seed": [0]})
     table = p_star_table(ds)
-    assert "| good | 362 | 1.4 | 1.000 ± 0.000 |" in table
-    assert "| bad | > 1024 | > 4 | 0.300 ± 0.000 |" in table
+    assert "| good | 362 | 362 | 1.4 | 1.000 ± 0.000 | 0 | 0 |" in table
+    assert "| bad | > 1024 | > 1024 | > 4 | 0.300 ± 0.000 | 0 | 0 |" in table
+    assert "evaluator not recorded" in table
+
+
+def test_p_star_table_counts_diverged_and_capped_runs_and_names_its_evaluator():
+    acc = np.array([[[0.3, 0.5, 0.95, 0.85, 1]], [[0.3, 0.3, 0.3, 0.3, np.nan]]]).transpose(0, 2, 1)
+    diverged = np.isnan(acc)
+    stopped = np.where(diverged, "diverged", "plateau").astype(object)
+    stopped[0, 1, 0] = "cap"
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc, {"evaluator": "readout"}),
+                     "diverged": (("rule", "P", "seed"), diverged),
+                     "stopped_by": (("rule", "P", "seed"), stopped),
+                     "chance_accuracy": 0.25,
+                     "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
+                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]})
+    table = p_star_table(ds)
+    assert table.startswith("Evaluator: the network's own readout")
+    # first crossing between 128 and 256 (128 * 2^(0.4/0.45)); stable between 512 and 1024
+    # (512 * 2^(0.05/0.15)): the curve falls back to 0.85 at 512
+    assert "| good | 237 | 645 | 0.93 | 1.000 ± 0.000 | 0 | 1 |" in table
+    assert "| bad | > 1024 | > 1024 | > 4 | 0.250 ± 0.000 | 1 | 0 |" in table   # chance
 
 
 def test_p_star_table_in_units_of_the_scale():
@@ -72,4 +92,4 @@ def test_p_star_table_in_units_of_the_scale():
     ds = xr.Dataset({"test_accuracy": (("rule", "P_scale", "seed"), acc),
                      "sample_complexity_scale": (("rule", "P_scale"), np.full((1, 5), 100))},
                     coords={"rule": ["r"], "P_scale": [0.25, 0.5, 1, 2, 4], "seed": [0]})
-    assert "| r | 141 | 1.4 |" in p_star_table(ds)   # P* = 100 * 0.5 * sqrt(2)
+    assert "| r | 141 | 141 | 1.4 |" in p_star_table(ds)   # P* = 100 * 0.5 * sqrt(2)

@@ -42,7 +42,7 @@ expr = "w * delta_post"
 '''
     (tmp_path / "m.toml").write_text(text)
     mine = Model.from_toml(tmp_path / "m.toml")
-    library = Model.for_rule("bp", width=8, epochs=3, lr=mine.training.lr)
+    library = Model.for_rule("bp", width=8, epochs=3, lr=mine.at(G).training.lr)
     a = train(mine, G, 32, [1], n_test=50, dtype="float64", quiet=True).to_dataset()
     b = train(library, G, 32, [1], n_test=50, dtype="float64", quiet=True).to_dataset()
     assert np.array_equal(a.train_loss.values, b.train_loss.values)

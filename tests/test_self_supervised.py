@@ -191,18 +191,22 @@ def test_every_input_counts_toward_P():
     for pairs, T, trees in (("views", 4, 50), ("fixations", 4, 25), ("siblings", 4, 100)):
         model = Model.for_rule("clapp", width=4, pairs=pairs, T=T, retrodiction=0.0, epochs=2)
         trainer = Trainer(model, G, [0, 1])
-        data = TrainingData(trainer, 100, 2, 50)
+        data = TrainingData(trainer, 100, n_test=50, n_val=40)
         assert data.P == 100 and data.n_trees == trees
         assert len(data.pools[0]) == 100 and data.per_epoch == (50 if pairs == "views" else 100)
-        # the test set excludes every input shown, views and redraws included
-        shown = set(data.pools[0].keys().tolist())
-        assert not shown & set(data.tests[0].keys().tolist())
+        # validation and test exclude every input shown, views and redraws included, and
+        # each other
+        for member in (0, 1):
+            shown = set(data.pools[member].keys().tolist())
+            val, test = (set(s[member].keys().tolist()) for s in (data.vals, data.tests))
+            assert len(val) == 40 and len(test) == 50
+            assert not shown & val and not shown & test and not val & test
 
 
 def test_view_pairs_share_their_upper_latents_and_negatives_do_not():
     model = Model.for_rule("clapp", width=4, pairs="views", k=1, negatives=2, batch_size=8)
     trainer = Trainer(model, G8, [0])
-    data = TrainingData(trainer, 200, 1, 10)
+    data = TrainingData(trainer, 200, n_test=10)
     batch = next(data.batches(0, 8))
     assert batch.copies == 3 and batch.x.shape[1] == 24
     assert batch.positive[0, :8].eq(1).all() and batch.positive[0, 8:].eq(0).all()
@@ -215,13 +219,13 @@ def test_view_pairs_share_their_upper_latents_and_negatives_do_not():
 def test_fixation_pairs_are_consecutive_and_negative_across_saccades():
     model = Model.for_rule("lpl", width=4, pairs="fixations", T=3, batch_size=6)
     trainer = Trainer(model, G, [0])
-    data = TrainingData(trainer, 30, 1, 10)
+    data = TrainingData(trainer, 30, n_test=10)
     batch = next(data.batches(0, 6))
     assert batch.positive[0, :, 0, 0].tolist() == [0, 1, 1, 0, 1, 1]
     assert torch.equal(batch.xc[:, 1:], batch.x[:, :-1])
     assert torch.equal(batch.xc[:, 0], torch.zeros_like(batch.xc[:, 0]))  # nothing came before
     last = list(data.batches(0, 6))[-1].x[:, -1]
-    data2 = TrainingData(trainer, 30, 2, 10)
+    data2 = TrainingData(trainer, 30, n_test=10)
     first_of_second = next(data2.batches(1, 6))
     assert torch.equal(first_of_second.xc[:, 0], list(data2.batches(0, 6))[-1].x[:, -1])
 
@@ -271,11 +275,17 @@ def test_a_compiled_pair_rule_without_context_is_refused():
                                          ("vicreg_local", "views"), ("oja", None), ("bcm", None)])
 def test_every_rule_trains_and_is_probed(rule, pairs):
     changes = {"pairs": pairs} if pairs else {}
-    model = Model.for_rule(rule, width=16, epochs=3, **changes)
-    ds = train(model, G8, 256, [0, 1], n_test=300, quiet=True).to_dataset()
+    if rule == "vicreg_local":  # at its default eps_sd (1e-4) the variance term divides by
+        changes["eps_sd"] = 0.1  # the tiny deep-layer sd and the readout does not improve here
+    model = Model.for_rule(rule, width=16, epochs=3, readout_lr=0.05, **changes)
+    ds = train(model, G8, 256, [0, 1], n_test=300, n_val=200, evaluator="probe",
+               quiet=True).to_dataset()
     assert ds.probe_accuracy.dims == ("seed", "probe_layer") and ds.sizes["probe_layer"] == 4
     assert np.isfinite(ds.probe_accuracy.values).all() and (ds.diverged_at.values == -1).all()
     assert np.array_equal(ds.test_accuracy.values, ds.probe_accuracy.values[:, -1])
+    assert np.array_equal(ds.val_accuracy.values, ds.probe_val_accuracy.values[:, -1])
+    assert ds.test_accuracy.attrs["evaluator"] == "probe"
+    assert np.isfinite(ds.readout_accuracy.values).all()    # the other evaluator is recorded too
     assert ((ds.probe_accuracy.values >= 0) & (ds.probe_accuracy.values <= 1)).all()
     loss = ds.train_loss.values                       # the local readout learns meanwhile
     assert (loss[:, -1] < loss[:, 0]).all()
@@ -284,11 +294,15 @@ def test_every_rule_trains_and_is_probed(rule, pairs):
 
 def test_probe_reads_a_linearly_separable_layer_perfectly():
     from plasticity_sim.analysis import fit_probe
+    from plasticity_sim.analysis.probes import DECAYS
 
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (2, 300), generator=g)
     x = torch.nn.functional.one_hot(y, 3).double() * 3 + torch.randn(2, 300, 3, generator=g) * 0.1
-    acc = fit_probe(x[:, :200], y[:, :200], x[:, 200:], y[:, 200:], 3)
-    assert (acc == 1).all()
-    noise = torch.randint(0, 3, (2, 200), generator=g)   # labels unrelated to the features
-    assert (fit_probe(x[:, :200], noise, x[:, 200:], y[:, 200:], 3) < 0.55).all()
+    train_, val, test = slice(0, 150), slice(150, 200), slice(200, 300)
+    probe = fit_probe(x[:, train_], y[:, train_], x[:, val], y[:, val], x[:, test], y[:, test], 3)
+    assert (probe.test_accuracy == 1).all() and (probe.val_accuracy == 1).all()
+    assert np.isin(probe.decay, DECAYS).all()
+    noise = torch.randint(0, 3, (2, 150), generator=g)   # labels unrelated to the features
+    probe = fit_probe(x[:, train_], noise, x[:, val], y[:, val], x[:, test], y[:, test], 3)
+    assert (probe.test_accuracy < 0.6).all()

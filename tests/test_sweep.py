@@ -1,5 +1,6 @@
 """The sweep runner on a real dask LocalCluster of two worker processes."""
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from plasticity_sim import ParameterError
 from plasticity_sim.cli import main
 from plasticity_sim.experiment import Experiment, build_experiment, load_experiment
+from plasticity_sim.model import DEFAULT_LR
 from plasticity_sim.sweep import finished, run_cell, run_sweep
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -222,6 +224,11 @@ def test_a_selection_runs_only_its_cells_but_the_result_holds_the_whole_grid(exp
     assert sorted(calls(tmp_path)) == sorted(c.key for c in first)
     assert np.isfinite(result.test_accuracy.sel(rule="bp")).all()
     assert np.isnan(result.test_accuracy.sel(rule="dfa")).all()      # not run yet: NaN
+    on_disk = xr.load_dataset(tmp_path / "tiny_sweep.nc")          # text variables survive
+    assert set(on_disk.stopped_by.sel(rule="dfa").values.ravel()) == {""}
+    assert set(on_disk.stopped_by.sel(rule="bp").values.ravel()) <= {"converged", "plateau", "cap"}
+    settings = json.loads(on_disk.model_settings.sel(rule="bp", P=32, width=8).item())
+    assert settings["model"]["rule"] == "bp" and settings["training"]["lr"] == DEFAULT_LR["bp"][3]
     result = sweep(experiment, tmp_path, cell_fn=logged_cell, cells=select_cells(experiment,
                                                                                  max_P=32))
     assert len(calls(tmp_path)) == 3                                 # only dfa at P = 32 was new

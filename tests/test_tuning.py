@@ -4,8 +4,7 @@ import xarray as xr
 
 from plasticity_sim import ParameterError
 from plasticity_sim.experiment import build_experiment
-from plasticity_sim.tuning import (learning_rate_choice, learning_rate_overrides, learning_rate_table,
-                                   plot_learning_rates)
+from plasticity_sim.tuning import learning_rate_overrides, plot_search, search_choice, search_table
 from tests.test_sweep import SPEC
 
 FACTORS = [0.1, 0.3, 1, 3, 10]
@@ -16,39 +15,42 @@ def search():
         [[0.99, 1.0, 1.0, 0.25, 0.25], [0.9, 0.95, 0.6, 0.25, 0.25]],    # bp at L = 3, L = 4
         [[0.5, 0.6, 0.7, 0.8, 0.81], [0.5, 0.6, 0.7, 0.8, np.nan]],      # fa: faster is better
     ])[..., None]  # rule, L, lr_factor, seed
-    return xr.Dataset({"test_accuracy": (("rule", "L", "lr_factor", "seed"), acc)},
+    return xr.Dataset({"val_accuracy": (("rule", "L", "lr_factor", "seed"), acc)},
                       coords={"rule": ["bp", "fa"], "L": [3, 4], "lr_factor": FACTORS, "seed": [0]})
 
 
 def test_the_middle_of_the_best_factors_per_rule_and_depth():
-    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search())}
+    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in search_choice(search())}
     assert best == {("bp", 3): 1.0,      # 0.3 and 1 tie: of two middles, the default
                     ("bp", 4): 0.3,
                     ("fa", 3): 10.0,     # 0.81 beats 0.80 by more than the tie
-                    ("fa", 4): 3.0}      # a missing cell is not chosen
-    table = learning_rate_table(learning_rate_choice(search()))
-    assert "| bp | L = 4 | 0.900 | 0.950 | 0.600 | 0.250 | 0.250 | x0.3 |" in table
-    assert "| fa | L = 4 | 0.500 | 0.600 | 0.700 | 0.800 | — | x3 |" in table
+                    ("fa", 4): 3.0}      # a missing cell is not chosen (nor an edge past it)
+    edges = {(r["rule"], r["setting"]["L"]): r["edge"] for r in search_choice(search())}
+    assert edges == {("bp", 3): None, ("bp", 4): None, ("fa", 3): "high", ("fa", 4): "high"}
+    table = search_table(search_choice(search()))
+    assert "| bp | L = 4 | 0.900 | 0.950 | 0.600 | 0.250 | 0.250 | x0.3 | nan |" in table
+    assert "| fa | L = 4 | 0.500 | 0.600 | 0.700 | 0.800 | — | x3 **at the high edge** | nan |" in table
+    assert "| fa | L = 3 | 0.500 | 0.600 | 0.700 | 0.800 | 0.810 | x10 **at the high edge** |" in table
 
 
 def test_a_wider_tie_widens_the_plateau(tmp_path):
-    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in learning_rate_choice(search(), tie=0.02)}
+    best = {(r["rule"], r["setting"]["L"]): r["best"] for r in search_choice(search(), tie=0.02)}
     assert best[("fa", 3)] == 3.0        # 3 and 10 tie: the one closer to the default
     assert best[("bp", 3)] == 0.3        # 0.1, 0.3 and 1 tie: the middle
-    [png] = plot_learning_rates(learning_rate_choice(search()), tmp_path)
+    [png] = plot_search(search_choice(search()), tmp_path)
     assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists()
 
 
 def test_a_result_without_learning_rates_is_refused():
-    with pytest.raises(ParameterError, match="no lr_factor axis"):
-        learning_rate_choice(search().isel(lr_factor=0, drop=True))
+    with pytest.raises(ParameterError, match="none of the search axes"):
+        search_choice(search().isel(lr_factor=0, drop=True))
 
 
 def test_the_choice_as_overrides_of_an_experiment_file():
     import copy
     import tomllib
 
-    text = learning_rate_overrides(learning_rate_choice(search()))
+    text = learning_rate_overrides(search_choice(search()))
     assert 'where = { rule = "bp", L = 4 }\nlr_factor = 0.3' in text
     assert 'rule = "bp", L = 3' not in text                 # the default needs no override
     spec = copy.deepcopy(SPEC)
@@ -76,11 +78,11 @@ def test_figures_of_facets_with_decimal_values_do_not_overwrite_each_other(tmp_p
 
 
 def test_the_accuracy_is_pooled_over_the_training_set_sizes_searched():
-    small = search().test_accuracy.copy()
+    small = search().val_accuracy.copy()
     small.loc[dict(rule="bp", L=3)] = np.array([0.5, 0.6, 0.8, 0.25, 0.25])[:, None]
     ds = xr.concat([search(), small.to_dataset()], dim=xr.DataArray([8, 2], dims="P_scale",
                                                                     name="P_scale"))
-    rows = learning_rate_choice(ds)
+    rows = search_choice(ds)
     bp3 = next(r for r in rows if r["rule"] == "bp" and r["setting"] == {"L": 3})
     assert bp3["accuracy"][1.0] == pytest.approx(0.9) and bp3["best"] == 1.0
     assert all("P_scale" not in r["setting"] for r in rows)
@@ -90,8 +92,8 @@ def test_a_rate_that_diverged_at_one_size_is_not_chosen_for_the_other():
     acc = xr.DataArray([[[0.70, np.nan]], [[0.99, 1.0]]], dims=("P_scale", "rule", "lr_factor"),
                        coords={"P_scale": [2, 8], "rule": ["bp"], "lr_factor": [1, 10]})
     diverged = xr.where(acc.isnull(), 100, -1)
-    ds = xr.Dataset({"test_accuracy": acc.expand_dims(seed=[0]),
-                     "diverged_at": diverged.expand_dims(seed=[0])})
-    [row] = learning_rate_choice(ds)
-    assert row["accuracy"] == {1.0: pytest.approx(0.845), 10.0: pytest.approx(0.5)}
+    ds = xr.Dataset({"val_accuracy": acc.expand_dims(seed=[0]),
+                     "diverged_at": diverged.expand_dims(seed=[0]), "chance_accuracy": 0.25})
+    [row] = search_choice(ds)
+    assert row["accuracy"] == {1.0: pytest.approx(0.845), 10.0: pytest.approx(0.625)}
     assert row["best"] == 1.0

@@ -2,53 +2,92 @@
 
 For every member and every layer (the input, then each hidden layer), a multinomial
 logistic regression is fitted on the frozen, standardized features of the labelled training
-inputs and tested on held-out inputs. All members are fitted at once (their losses add up,
-so their optima are independent) by L-BFGS.
+inputs, for each L2 penalty of ``DECAYS`` (strongest first, each fit starting from the
+previous solution); each member keeps the penalty with the best accuracy on its validation
+set, and that probe is tested once on the test set. All members are fitted at once (their
+losses add up, so their optima are independent) by L-BFGS.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+#: L2 penalties tried, strongest first; the validation set chooses one per member and layer
+DECAYS = (1e-1, 1e-2, 1e-3, 1e-4)
 
-def fit_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-              test_y: torch.Tensor, n_classes: int, weight_decay: float = 1e-3,
-              max_iter: int = 200) -> np.ndarray:
-    """Test accuracy (E,) of probes fitted on (E, N, D) features with (E, N) labels."""
-    train_x, test_x = train_x.double(), test_x.double()
-    mean = train_x.mean(1, keepdim=True)
-    std = train_x.std(1, keepdim=True).clamp_min(1e-6)
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+
+@dataclass
+class ProbeResult:
+    """Per member (E,): the chosen penalty and the accuracies of the probe that has it."""
+
+    decay: np.ndarray
+    val_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+
+
+def fit_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
+              val_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, n_classes: int,
+              decays=DECAYS, max_iter: int = 200) -> ProbeResult:
+    """Probes fitted on (E, N, D) features with (E, N) labels, the penalty chosen on
+    validation (the first of equals, i.e. the strongest). Without a validation set there is
+    nothing to choose on: the penalty is 1e-3."""
+    if val_x.shape[1] == 0:
+        decays = (1e-3,)
+    mean = train_x.double().mean(1, keepdim=True)
+    std = train_x.double().std(1, keepdim=True).clamp_min(1e-6)
+    scale = lambda a: (a.double() - mean) / std  # noqa: E731
+    train_x, val_x, test_x = scale(train_x), scale(val_x), scale(test_x)
     E, N, D = train_x.shape
     weights = torch.zeros(E, D, n_classes, dtype=torch.float64, device=train_x.device,
                           requires_grad=True)
     bias = torch.zeros(E, 1, n_classes, dtype=torch.float64, device=train_x.device,
                        requires_grad=True)
+    best = ProbeResult(np.full(E, np.nan), np.full(E, -np.inf), np.full(E, np.nan))
+    for decay in decays:
+        _fit(train_x, train_y, weights, bias, n_classes, decay, max_iter)
+        with torch.no_grad():
+            val = _accuracy(val_x, val_y, weights, bias)
+            test = _accuracy(test_x, test_y, weights, bias)
+        better = (val > best.val_accuracy) | np.isnan(best.decay) & np.isnan(val)
+        best.decay[better], best.val_accuracy[better] = decay, val[better]
+        best.test_accuracy[better] = test[better]
+    return best
+
+
+def _fit(x, y, weights, bias, n_classes, decay, max_iter):
+    E, N, _ = x.shape
     opt = torch.optim.LBFGS([weights, bias], max_iter=max_iter, history_size=20,
                             line_search_fn="strong_wolfe", tolerance_grad=1e-9)
 
     def closure():
         opt.zero_grad()
-        logits = torch.bmm(train_x, weights) + bias
-        loss = torch.nn.functional.cross_entropy(logits.reshape(E * N, n_classes),
-                                                 train_y.reshape(-1), reduction="sum") / N
-        loss = loss + weight_decay * (weights ** 2).sum()
+        logits = torch.bmm(x, weights) + bias
+        loss = torch.nn.functional.cross_entropy(logits.reshape(E * N, n_classes), y.reshape(-1),
+                                                 reduction="sum") / N
+        loss = loss + decay * (weights ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    with torch.no_grad():
-        predicted = (torch.bmm(test_x, weights) + bias).argmax(2)
-    return (predicted == test_y).double().mean(1).cpu().numpy()
 
 
-def probe_layers(trainer, train_x, train_y, test_x, test_y) -> np.ndarray:
-    """Probe accuracy (E, 1 + hidden layers): the input itself, then every hidden layer."""
+def _accuracy(x, y, weights, bias) -> np.ndarray:
+    if x.shape[1] == 0:
+        return np.full(x.shape[0], np.nan)
+    predicted = (torch.bmm(x, weights) + bias).argmax(2)
+    return (predicted == y).double().mean(1).cpu().numpy()
+
+
+def probe_layers(trainer, train, val, test) -> list[ProbeResult]:
+    """Probes of the input itself, then of every hidden layer; ``train``, ``val`` and
+    ``test`` are (x, labels) pairs of encoded inputs."""
     n_classes = trainer.grammar.n_classes
     with torch.no_grad():
-        train_layers = [train_x] + trainer.net.represent(trainer.S, train_x)
-        test_layers = [test_x] + trainer.net.represent(trainer.S, test_x)
-    out = [fit_probe(a.flatten(2), train_y, b.flatten(2), test_y, n_classes)
-           for a, b in zip(train_layers, test_layers)]
-    return np.stack(out, axis=1)
+        layers = [[x.flatten(2)] + [r.flatten(2) for r in trainer.net.represent(trainer.S, x)]
+                  if x.shape[1] else None for x, _ in (train, val, test)]
+    empty = [a[:, :0] for a in layers[0]]  # an empty set: no rows, each layer's width
+    layers = [found if found is not None else empty for found in layers]
+    return [fit_probe(a, train[1], b, val[1], c, test[1], n_classes) for a, b, c in zip(*layers)]

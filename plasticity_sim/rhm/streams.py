@@ -158,10 +158,10 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True)
         raise ParameterError("k", f"must lie in [0, L={grammar.L}]; got {k}")
     train = sample(grammar, P, sample_seed, purpose="rhm.train")
     redraws_per_tree = T - 1
-    parts, order, partner, example, epoch_of = [train], [], [], [], []
+    parts, order, partner, example = [train], [], [], []
     n_pool = P
     for e in range(epochs):
-        perm = generator(stream_seed, "rhm.stream.order", e).permutation(P)
+        perm = _permutation(stream_seed, e, P)
         if redraws_per_tree and (fresh or e == 0):
             base = train.take(np.repeat(perm, redraws_per_tree))
             parts.append(redraw_below(base, k, generator(stream_seed, "rhm.stream.redraw", e)))
@@ -169,20 +169,12 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True)
             n_pool += P * redraws_per_tree
             first_rows = np.empty_like(redrawn)
             first_rows[perm] = redrawn  # by training example, for reuse
-        elif redraws_per_tree:
-            redrawn = first_rows[perm]
-        if kind == "views":
-            order.append(perm)
-            partner.append(redrawn[:, 0])
-            example.append(perm)
-        elif kind == "fixations":
-            order.append(np.column_stack([perm, redrawn]).ravel() if redraws_per_tree else perm)
-            example.append(np.repeat(perm, T))
-        else:
-            order.append(perm)
-            example.append(perm)
-        epoch_of.append(np.full(len(order[-1]), e))
+        rows = _presentations(kind, perm, first_rows[perm] if redraws_per_tree else None, T)
+        order.append(rows[0])
+        partner.append(rows[1])
+        example.append(rows[2])
     order = np.concatenate(order).astype(np.int64)
+    epoch_of = np.repeat(np.arange(epochs), len(order) // epochs)
     saccade = np.zeros(len(order), dtype=bool)
     saccade[::T if kind == "fixations" else 1] = True
     params = dict(P=P, epochs=epochs, sample_seed=sample_seed, stream_seed=stream_seed)
@@ -193,6 +185,42 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True)
         params["T"] = T
     return Stream(kind=kind, pool=Samples.concat(parts), order=order,
                   example=np.concatenate(example).astype(np.int64),
-                  epoch=np.concatenate(epoch_of).astype(np.int64), saccade=saccade,
-                  partner=np.concatenate(partner).astype(np.int64) if partner else None,
+                  epoch=epoch_of.astype(np.int64), saccade=saccade,
+                  partner=np.concatenate(partner).astype(np.int64) if kind == "views" else None,
                   params=params)
+
+
+def epoch_rows(stream: Stream, e: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(order, partner) of epoch ``e`` of ``stream``, for any e >= 0, without building the
+    epochs in between: the same rows as epoch e of the stream built with more epochs. Only
+    for streams whose redraws come back every epoch (``epochs`` kind, or ``fresh = False``),
+    so that the pool does not grow."""
+    e = require_int("epoch", e, minimum=0)
+    if stream.params.get("fresh", 0):
+        raise ParameterError("fresh", "epoch_rows needs a stream whose redraws are reused "
+                             "(fresh = False): a fresh stream draws new trees every epoch")
+    P = stream.params["P"]
+    T = {"epochs": 1, "views": 2}.get(stream.kind, stream.params.get("T", 1))
+    redrawn = None
+    if T > 1:  # rows of each example's redraws, as laid out by epoch 0
+        first = stream.example[:P * T:T] if stream.kind == "fixations" else stream.example[:P]
+        redrawn = np.empty((P, T - 1), dtype=np.int64)
+        redrawn[first] = P + np.arange(P * (T - 1)).reshape(P, T - 1)
+    perm = _permutation(stream.params["stream_seed"], e, P)
+    order, partner, _ = _presentations(stream.kind, perm, None if redrawn is None else redrawn[perm], T)
+    return order.astype(np.int64), None if partner is None else partner.astype(np.int64)
+
+
+def _permutation(stream_seed: int, e: int, P: int) -> np.ndarray:
+    return generator(stream_seed, "rhm.stream.order", e).permutation(P)
+
+
+def _presentations(kind, perm, redrawn, T):
+    """(order, partner, example) of one epoch: ``perm`` the training trees in order,
+    ``redrawn`` (P, T-1) the pool rows of each one's redraws in the same order."""
+    if kind == "views":
+        return perm, redrawn[:, 0], perm
+    if kind == "fixations":
+        order = np.column_stack([perm, redrawn]).ravel() if redrawn is not None else perm
+        return order, None, np.repeat(perm, T)
+    return perm, None, perm

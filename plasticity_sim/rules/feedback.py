@@ -29,20 +29,23 @@ BP = _feedback_rule(
 
 FA = _feedback_rule(
     "fa", "feedback alignment: backprop's path with a fixed random B_{l+1} in place of "
-    "W_{l+1}^T; keeps every mask above",
-    Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn / sqrt(fan_out)"}),
+    "W_{l+1}^T; keeps every mask above. B is drawn like the forward weights it stands for, "
+    "N(0, 1/fan_in) of W_{l+1} (Lillicrap et al. draw W and B from one distribution; so do "
+    "the public implementations of Xiao et al. 2018 and Sanfiz and Akrout 2021)",
+    Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn / sqrt(fan_in)"}),
     "Lillicrap, Cownden, Tweed, Akerman 2016")
 
 SIGN_SYMMETRY = _feedback_rule(
-    "sign_symmetry", "sign symmetry: feedback sign(W_{l+1})^T times a fixed scale, recomputed "
-    "as W changes",
-    # sqrt(2/pi/fan_in) = E|w| at initialization: the feedback starts at W's magnitude
-    Pathway("fb", "transpose", "sqrt(2 / (pi * fan_in)) * sign(w) * delta_post"),
+    "sign_symmetry", "sign symmetry: feedback sign(W_{l+1})^T / sqrt(fan_in), recomputed as W "
+    "changes: the signs of the forward weights at the root-mean-square magnitude of their "
+    "initialization (the scale of Xiao et al. 2018's public code, 1/sqrt(fan_in))",
+    Pathway("fb", "transpose", "sign(w) * delta_post / sqrt(fan_in)"),
     "Liao, Leibo, Poggio 2016; Xiao et al. 2018")
 
 DFA = _feedback_rule(
     "dfa", "direct feedback alignment: delta_l = f'(a_l) * B_l e, one fixed random B_l per "
-    "layer; only the layer's own mask",
+    "layer; only the layer's own mask. B_l is N(0, 1/n_classes): fan_in of the projection "
+    "from the output units",
     Pathway("fb", "direct", "b * err_pre", synapses={"b": FIXED_RANDOM}), "Nokland 2016")
 
 DRTP = _feedback_rule(

@@ -53,7 +53,7 @@ def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: 
     from ..torch.train import Trainer
 
     trainer = Trainer(model, grammar, [seed], dtype="float64")
-    data = TrainingData(trainer, P, epochs, 0)
+    data = TrainingData(trainer, P, n_test=0)
     init = {name: t[0].numpy().copy() for name, t in trainer.S.items()}
     states = {name: t[0].numpy().copy() for name, t in trainer.ST.items()}
     rates = {l: [] for l in range(1, trainer.net.out + 1)}
@@ -65,7 +65,7 @@ def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: 
         trainer.apply(U)
         for name in synapses:
             synapses[name].append(trainer.S[name][0].numpy().copy())
-    stream = data.streams[0]
+    stream = data.stream(seed, epochs)  # the same presentations, every epoch built
     return stream, init, states, {l: np.array(v) for l, v in rates.items()}, \
         {n: np.array(v) for n, v in synapses.items()}
 

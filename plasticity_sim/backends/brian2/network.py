@@ -57,6 +57,7 @@ class Brian2Model:
 
     def __init__(self, model: Model, grammar, inputs: np.ndarray, targets: np.ndarray,
                  positive: np.ndarray | None = None, learn: np.ndarray | None = None):
+        model = model.at(grammar)  # the rule's default learning rate for this depth
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
         self._check_supported()

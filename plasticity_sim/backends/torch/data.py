@@ -1,7 +1,10 @@
 """Training data of an ensemble: each member's stream, encoded once, cut into batches.
 
-Member e uses seed e for its stream (training trees, views or fixation redraws, order) and
-its test set, which excludes every input the member is shown. With pairs, a batch carries
+Member e uses seed e for its stream (training trees, views or fixation redraws, order), its
+validation set and its test set: three disjoint sets. The validation set is drawn after the
+training inputs and excludes every input the member is shown; the test set excludes both.
+The stream's order is drawn epoch by epoch (``epoch_rows``), so a high cap on the number of
+epochs costs nothing until it is used. With pairs, a batch carries
 the context input ``xc`` (views, fixations) and the sign of every pair (``positive``); views
 and siblings add negatives by pairing each presentation with the context of another
 presentation of the batch (``copies`` blocks: the positives, then one block per negative).
@@ -16,6 +19,7 @@ import torch
 
 from ...errors import ParameterError
 from ...rhm import Grammar, Samples, epoch_stream, fixation_stream, sample, view_stream
+from ...rhm.streams import epoch_rows
 
 
 @dataclass
@@ -34,55 +38,68 @@ class Batch:
 
 
 class TrainingData:
-    """Streams, encodings and test sets of an ensemble for one model and training-set size."""
+    """Streams, encodings, validation and test sets of an ensemble for one model and P.
 
-    def __init__(self, trainer, P: int, epochs: int, n_test: int):
+    With fewer distinct inputs left than asked for, validation gets at most half of those
+    not shown and test the rest (``n_val`` and ``n_test`` say what was drawn)."""
+
+    def __init__(self, trainer, P: int, n_test: int, n_val: int = 0):
         model, g = trainer.model, trainer.grammar
-        self.trainer, self.epochs = trainer, epochs
+        self.trainer = trainer
         self.pairing = model.pairing
         per_tree = self.pairing.inputs_per_tree
         self.n_trees = P // per_tree
         if self.n_trees < 1:
             raise ParameterError("P", f"must be >= {per_tree} with pairs = "
                                  f"{self.pairing.scheme!r} (every input counts toward P)")
-        self.streams = [self._stream(g, seed) for seed in trainer.seeds]
+        self.streams = [self.stream(seed) for seed in trainer.seeds]
         self.P = len(self.streams[0].pool)  # inputs shown, all of them counted
-        n_test = min(n_test, max(g.n_inputs - self.P, 0))
-        self.tests = [sample(g, n_test, s, exclude=st.pool, purpose="rhm.test")
-                      for s, st in zip(trainer.seeds, self.streams)] if n_test else []
-        self.n_test = n_test
+        left = max(g.n_inputs - self.P, 0)
+        self.n_val = min(n_val, left // 2)
+        self.n_test = min(n_test, left - self.n_val)
+        self.vals = [sample(g, self.n_val, s, exclude=st.pool, purpose="rhm.val")
+                     for s, st in zip(trainer.seeds, self.streams)] if self.n_val else []
+        self.tests = [sample(g, self.n_test, s, purpose="rhm.test",
+                             exclude=Samples.concat([st.pool, *([v] if self.n_val else [])]))
+                      for s, st, v in zip(trainer.seeds, self.streams,
+                                          self.vals or [None] * trainer.E)] if self.n_test else []
         self.x, self.t, self.y = trainer.encode([st.pool for st in self.streams])
-        per_epoch = len(self.streams[0]) // epochs
-        self.per_epoch = per_epoch
-        stack = lambda name: np.stack([getattr(st, name).reshape(epochs, per_epoch)  # noqa: E731
-                                       for st in self.streams])
-        self.order = torch.as_tensor(stack("order"), device=trainer.device)
-        self.partner = torch.as_tensor(stack("partner"), device=trainer.device) \
-            if self.pairing.scheme == "views" else None
-        self.saccade = torch.as_tensor(stack("saccade"), device=trainer.device)
+        self.per_epoch = len(self.streams[0])
         self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
-    def _stream(self, g: Grammar, seed: int):
+    def stream(self, seed: int, epochs: int = 1):
+        """The member's stream over ``epochs`` epochs (one suffices to train: later epochs'
+        rows come from :func:`epoch_rows`)."""
+        g = self.trainer.grammar
         scheme, k = self.pairing.scheme, self.pairing.level(g) if self.pairing.scheme else None
         if scheme == "views":
-            return view_stream(g, self.n_trees, k, self.epochs, seed, seed, fresh=False)
+            return view_stream(g, self.n_trees, k, epochs, seed, seed, fresh=False)
         if scheme == "fixations":
-            return fixation_stream(g, self.n_trees, k, self.pairing.T, self.epochs, seed, seed,
+            return fixation_stream(g, self.n_trees, k, self.pairing.T, epochs, seed, seed,
                                    fresh=False)
-        return epoch_stream(g, self.n_trees, self.epochs, seed, seed)
+        return epoch_stream(g, self.n_trees, epochs, seed, seed)
 
     @property
     def pools(self) -> list[Samples]:
         return [st.pool for st in self.streams]
 
+    def _rows(self, epoch: int):
+        rows = [epoch_rows(st, epoch) for st in self.streams]
+        as_t = lambda a: torch.as_tensor(np.stack(a), device=self.trainer.device)  # noqa: E731
+        order = as_t([r[0] for r in rows])
+        partner = as_t([r[1] for r in rows]) if self.pairing.scheme == "views" else None
+        return order, partner
+
     def batches(self, epoch: int, batch_size: int):
         """The batches of one epoch, in stream order."""
-        rows = self.order[:, epoch]
+        rows, partner = self._rows(epoch)
         if self.pairing.scheme == "fixations":  # the context of a presentation is the previous
             # one in the stream (the last of the epoch before); the very first has none (zeros)
-            before = self.order[:, epoch - 1, -1:] if epoch else torch.full_like(rows[:, :1], -1)
+            before = self._rows(epoch - 1)[0][:, -1:] if epoch else torch.full_like(rows[:, :1], -1)
             ctx_rows = torch.cat([before, rows[:, :-1]], dim=1)
-            positive = (~self.saccade[:, epoch].bool()).to(self.x.dtype)
+            saccade = torch.as_tensor(np.stack([st.saccade[:self.per_epoch] for st in self.streams]),
+                                      device=self.trainer.device)
+            positive = (~saccade).to(self.x.dtype)
         for start in range(0, self.per_epoch, batch_size):
             sl = slice(start, min(start + batch_size, self.per_epoch))
             idx = rows[:, sl]
@@ -95,14 +112,14 @@ class TrainingData:
                 xc = self.x[self.members, ctx.clamp_min(0)] * (ctx >= 0)[..., None, None]
                 yield Batch(x, t, y, xc, positive[:, sl, None, None], first=start)
             else:
-                yield self._with_negatives(x, t, y, start, epoch, sl)
+                yield self._with_negatives(x, t, y, start, partner[:, sl])
 
-    def _with_negatives(self, x, t, y, start, epoch, sl) -> Batch:
+    def _with_negatives(self, x, t, y, start, partner) -> Batch:
         copies = 1 + self.pairing.negatives
         B = x.shape[1]
         xc = None
         if self.pairing.scheme == "views":
-            view = self.x[self.members, self.partner[:, epoch][:, sl]]
+            view = self.x[self.members, partner]
             xc = torch.cat([view] + [view.roll(j, dims=1) for j in range(1, copies)], dim=1)
         sign = torch.zeros(x.shape[0], B * copies, 1, 1, dtype=x.dtype, device=x.device)
         sign[:, :B] = 1

@@ -7,6 +7,7 @@ vectorized computation; they may differ in learning rate.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -14,20 +15,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...analysis.probes import probe_layers
-from ...analysis.representation import representational_similarity
-from ...analysis.sensitivity import synonymic_sensitivity
 from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
 from ...recording import Recording
 from ...rhm import Grammar, Samples, one_hot
+from ...stopping import Stopping
 from .allocator import keep_freed_memory
 from .codegen import CompiledNetwork
 from .data import Batch, TrainingData
+from .evaluate import EVALUATORS, evaluate_run
 from .init import init_synapses
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_TEST = 20_000
+N_VAL = 2000
 DIVERGENCE = ("stop", "mask")
 
 
@@ -54,6 +55,7 @@ class Trainer:
 
     def __init__(self, model: Model, grammar: Grammar, seeds: Sequence[int], *, lr=None,
                  dtype="float32", device="cpu"):
+        model = model.at(grammar)  # the rule's default learning rate for this depth
         self.model, self.grammar = model, grammar
         self.seeds = [require_int("seeds", s, minimum=0) for s in seeds]
         if not self.seeds:
@@ -132,6 +134,23 @@ class Trainer:
             keep = self.active.view(-1, 1, 1, 1)
             self.ST[name] = keep * U[f"ST:{name}"] + (1 - keep) * self.ST[name]
 
+    def remember(self, members: np.ndarray):
+        """Keep a copy of the synaptic and state variables of the chosen members (E,) bool."""
+        pick = torch.as_tensor(members, device=self.device)
+        if not hasattr(self, "_kept"):
+            self._kept = {n: t.clone() for n, t in {**self.S, **self.ST}.items()}
+        for name, t in {**self.S, **self.ST}.items():
+            self._kept[name][pick] = t[pick]
+
+    def recall(self, members: np.ndarray):
+        """Put back what :meth:`remember` kept for the chosen members."""
+        pick = torch.as_tensor(members, device=self.device)
+        if not hasattr(self, "_kept") or not bool(pick.any()):
+            return
+        for store in (self.S, self.ST):
+            for name, t in store.items():
+                t[pick] = self._kept[name][pick]
+
     def _adam(self, grads, beta1=0.9, beta2=0.999, eps=1e-8):
         """Adam's direction m_hat / (sqrt(v_hat) + eps) for every plastic variable."""
         if not hasattr(self, "_second"):
@@ -168,52 +187,68 @@ class Trainer:
 
 
 def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_test: int = MAX_TEST,
-          lr=None, dtype="float32", device="cpu", monitors: Sequence = (), quiet: bool = False,
-          epochs: int | None = None, on_divergence: str = "stop",
-          sensitivity_samples: int = 0, probes: bool | None = None,
+          n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
+          monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
+          on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
           representation_samples: int = 0) -> Recording:
-    """Train an ensemble (one member per seed) on P training inputs; test on n_test others.
+    """Train an ensemble (one member per seed) on P training inputs under the protocol.
 
-    P counts every input shown: with views, P/2 trees and their views; with fixations, P/T
-    trees and their redraws. A member whose loss becomes NaN or inf stops the run with a
+    Each member has three disjoint sets: its P training inputs (P counts every input shown:
+    with views, P/2 trees and their views; with fixations, P/T trees and their redraws), a
+    validation set of ``n_val`` inputs that every choice reads (stopping, the probes'
+    penalty) and a test set of ``n_test`` inputs read once, at the end. Every member stops
+    by the same rule (:mod:`plasticity_sim.stopping`; ``stopped_by``). ``evaluator`` says
+    what ``test_accuracy`` and ``val_accuracy`` measure: ``"readout"`` (the network's own
+    readout) or ``"probe"`` (a linear probe of the top hidden layer); both are recorded
+    either way (``readout_accuracy``, ``probe_accuracy`` for every layer, unless
+    ``probes=False``).
+
+    A member that diverges (NaN, inf, or a loss far above its start) stops the run with a
     DivergenceError carrying the recording so far (``on_divergence="stop"``), or, with
-    ``"mask"``, is frozen and reported (``diverged_at``, its accuracies NaN) while the others
-    go on. ``sensitivity_samples`` > 0 records the synonymic sensitivity of every hidden layer
-    to every level on that many test inputs. ``probes`` (default: for rules not trained by the
-    output error) fits a linear probe on every layer; ``test_accuracy`` is then the top
-    layer's probe and ``readout_accuracy`` the network's own (delta-rule) readout.
-    ``representation_samples`` > 0 records the rank correlation of every layer's
-    dissimilarity matrix with every level's latent dissimilarity on that many test inputs.
+    ``"mask"``, is frozen and reported (``diverged``, ``diverged_at``, its accuracies NaN)
+    while the others go on. ``sensitivity_samples`` > 0 records the synonymic sensitivity
+    of every hidden layer to every level on that many test inputs;
+    ``representation_samples`` > 0 the rank correlation of every layer's dissimilarity
+    matrix with every level's latent dissimilarity.
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
                              f"got {on_divergence!r}")
+    if evaluator not in EVALUATORS:
+        raise ParameterError("evaluator", f"must be one of {', '.join(EVALUATORS)}; got {evaluator!r}")
+    if evaluator == "probe" and not probes:
+        raise ParameterError("probes", "the probe evaluator needs probes = true")
     trainer = Trainer(model, grammar, seeds, lr=lr, dtype=dtype, device=device)
+    model = trainer.model
     P = require_int("P", P, minimum=1)
     n_test = require_int("n_test", n_test, minimum=0)
-    if n_test > MAX_TEST:
-        raise ParameterError("n_test", f"must be <= {MAX_TEST}; got {n_test}")
+    n_val = require_int("n_val", n_val, minimum=0)
+    for name, n in (("n_test", n_test), ("n_val", n_val)):
+        if n > MAX_TEST:
+            raise ParameterError(name, f"must be <= {MAX_TEST}; got {n}")
     if P >= grammar.n_inputs:
         raise ParameterError("P", f"must be < n_inputs = {grammar.n_inputs}; got {P}")
     settings = model.training
-    epochs = settings.epochs if epochs is None else require_int("epochs", epochs, minimum=1)
-    probes = model.rule.family != "feedback" if probes is None else probes
-    data = TrainingData(trainer, P, epochs, n_test)
-    x_test, t_test, y_test = trainer.encode(data.tests) if data.n_test else (None,) * 3
+    if epochs is not None:
+        settings = dataclasses.replace(settings, epochs=require_int("epochs", epochs, minimum=1))
+    data = TrainingData(trainer, P, n_test, n_val)
+    val = trainer.encode(data.vals) if data.n_val else None
 
-    E, batch_size = trainer.E, settings.batch_size
-    train_loss = np.full((E, epochs), np.nan)
-    train_acc = np.full((E, epochs), np.nan)
-    epochs_trained = np.zeros(E, dtype=np.int64)
+    E, batch_size, cap = trainer.E, settings.batch_size, settings.epochs
+    curves = {name: np.full((E, cap), np.nan) for name in CURVES}
+    initial_loss = trainer.evaluate(data.x, data.t, data.y)[1]
+    stopping = Stopping(settings, initial_loss)
     diverged_at = np.full(E, -1, dtype=np.int64)
     for monitor in monitors:
-        monitor.start(trainer, epochs, data.per_epoch)
-    rec = _recording(model, grammar, trainer, data, epochs)
-    progress = tqdm(range(epochs), desc=f"{model.name} P={data.P}", unit="epoch", disable=quiet,
+        monitor.start(trainer, cap, data.per_epoch)
+    rec = _recording(model, grammar, trainer, data, settings, evaluator)
+    rec.add("initial_loss", ("seed",), initial_loss,
+            "mean loss of the untrained network's readout on its training inputs", "nat")
+    progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch", disable=quiet,
                     leave=False)
-    started, step_index = time.perf_counter(), 0
+    started, step_index, n_epochs = time.perf_counter(), 0, 0
     for epoch in progress:
-        active_before = trainer.active.clone()
+        running = stopping.running
         losses, hits = [], []
         for batch in data.batches(epoch, batch_size):
             want = any(m.wants(step_index) for m in monitors)
@@ -227,109 +262,83 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             losses.append(trainer.loss(logits[:, :n], batch.t[:, :n]))
             hits.append(logits[:, :n, 0].argmax(dim=2) == batch.y)
             step_index += 1
-        loss_all = torch.cat(losses, dim=1)  # one check per epoch, not per step
-        bad = ~torch.isfinite(loss_all) & active_before.bool()[:, None]
-        if bool(bad.any()):
-            first = torch.where(bad.any(1), bad.float().argmax(1), -1).cpu().numpy()
-            if on_divergence == "stop":
-                member = int(np.flatnonzero(first >= 0)[0])
-                _finish(rec, trainer, train_loss, train_acc, epochs_trained, monitors)
-                raise DivergenceError(epoch * data.per_epoch + int(first[member]), member,
-                                      trainer.seeds[member], recording=rec)
-            for member in np.flatnonzero(first >= 0):
-                diverged_at[member] = epoch * data.per_epoch + first[member]
-                trainer.active[member] = 0
-            active_before = active_before * trainer.active
-        was_active = active_before.bool().cpu().numpy()
-        train_loss[was_active, epoch] = loss_all.mean(dim=1).double().cpu().numpy()[was_active]
-        train_acc[was_active, epoch] = torch.cat(hits, 1).double().mean(1).cpu().numpy()[was_active]
-        epochs_trained[was_active] += 1
-        if model.rule.family == "feedback":  # the loss threshold is the readout's: feedback only
-            done = torch.as_tensor(train_loss[:, epoch] < settings.loss_threshold, device=trainer.device)
-            trainer.active[done] = 0
-        shown = train_loss[np.isfinite(train_loss[:, epoch]), epoch]
+        n_epochs = epoch + 1
+        loss_all = torch.cat(losses, dim=1).double().cpu().numpy()  # one check per epoch
+        first_bad = stopping.divergence(loss_all)
+        diverged = first_bad >= 0
+        if diverged.any() and on_divergence == "stop":
+            member = int(np.flatnonzero(diverged)[0])
+            curves["train_loss"][running, epoch] = loss_all[running].mean(1)
+            _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
+            raise DivergenceError(epoch * data.per_epoch + int(first_bad[member]), member,
+                                  trainer.seeds[member], recording=rec,
+                                  bound=float(stopping.bound[member]))
+        diverged_at[diverged] = epoch * data.per_epoch + first_bad[diverged]
+        with np.errstate(invalid="ignore", over="ignore"):
+            curves["train_loss"][running, epoch] = loss_all[running].mean(1)
+        curves["train_accuracy"][running, epoch] = \
+            torch.cat(hits, 1).double().mean(1).cpu().numpy()[running]
+        val_acc = trainer.evaluate(*val)[0] if val is not None else np.full(E, np.nan)
+        curves["val_readout_accuracy"][running & ~diverged, epoch] = val_acc[running & ~diverged]
+        stop = stopping.after_epoch(epoch, curves["train_loss"][:, epoch], val_acc, diverged)
+        trainer.remember(stopping.best_epoch == epoch)  # the network at its best validation
+        trainer.active[torch.as_tensor(stop, device=trainer.device)] = 0
+        shown = curves["train_loss"][running & ~diverged, epoch]
         rate = step_index * batch_size * E / (time.perf_counter() - started)
         progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
-                             active=int(trainer.active.sum()), pres_per_s=f"{rate:.3g}")
-        if not bool(trainer.active.any()):
+                             active=int(stopping.running.sum()), pres_per_s=f"{rate:.3g}")
+        if not stopping.running.any():
             break
-    _finish(rec, trainer, train_loss, train_acc, epochs_trained, monitors)
-    _evaluate(rec, trainer, data, (x_test, t_test, y_test), diverged_at, probes,
-              sensitivity_samples, representation_samples)
+    _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
+    trainer.recall((stopping.best_epoch >= 0) & (diverged_at < 0))  # early stopping
+    evaluate_run(rec, trainer, data, val, diverged_at >= 0, evaluator, probes,
+                 sensitivity_samples, representation_samples)
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
 
-def _evaluate(rec, trainer, data, test, diverged_at, probes, sensitivity_samples,
-              representation_samples=0):
-    E = trainer.E
-    x_test, t_test, y_test = test
-    readout = trainer.evaluate(x_test, t_test, y_test) if data.n_test else (np.full(E, np.nan),) * 2
-    final_train = trainer.evaluate(data.x, data.t, data.y)
-    bad = diverged_at >= 0
-    for values in (*readout, *final_train):
-        values[bad] = np.nan
-    rec.add("diverged_at", ("seed",), diverged_at,
-            "presentation at which the loss became NaN or inf (-1: never)")
-    rec.add("final_train_accuracy", ("seed",), final_train[0],
-            "accuracy of the network's readout on every training input after training")
-    rec.add("test_loss", ("seed",), readout[1], "mean loss of the network's readout on the test set",
-            "nat")
-    rec.add("readout_accuracy", ("seed",), readout[0],
-            "test accuracy of the network's own readout")
-    accuracy, source = readout[0], "the network's own readout"
-    if probes and data.n_test:
-        probe = probe_layers(trainer, data.x, data.y, x_test, y_test)
-        probe[bad] = np.nan
-        rec.coord("probe_layer", np.arange(probe.shape[1]), "layer probed (0 = the input itself)")
-        rec.add("probe_accuracy", ("seed", "probe_layer"), probe,
-                "test accuracy of a linear probe (logistic regression) on the layer's rates, "
-                "fitted on the training inputs")
-        accuracy, source = probe[:, -1], "a linear probe of the top hidden layer"
-    rec.add("test_accuracy", ("seed",), accuracy, f"test accuracy of {source}")
-    n_sens = min(require_int("sensitivity_samples", sensitivity_samples, minimum=0), data.n_test)
-    if n_sens:
-        sens = synonymic_sensitivity(trainer, [t.take(slice(0, n_sens)) for t in data.tests])
-        sens[bad] = np.nan
-        rec.coord("layer", np.arange(1, sens.shape[1] + 1), "hidden layer (1 = next to the input)")
-        rec.coord("level", np.arange(sens.shape[2]), "level whose productions and all below are redrawn")
-        rec.add("sensitivity", ("seed", "layer", "level"), sens,
-                "synonymic sensitivity: mean squared change of the layer's rates when the "
-                "productions at and below the level are redrawn, over that of unrelated inputs")
-    n_rsa = min(require_int("representation_samples", representation_samples, minimum=0), data.n_test)
-    if n_rsa:
-        rsa = representational_similarity(trainer, [t.take(slice(0, n_rsa)) for t in data.tests])
-        rsa[bad] = np.nan
-        rec.coord("layer", np.arange(1, rsa.shape[1] + 1), "hidden layer (1 = next to the input)")
-        rec.coord("tree_level", np.arange(rsa.shape[2]), "level of the hidden tree (L = the input)")
-        rec.add("representational_similarity", ("seed", "layer", "tree_level"), rsa,
-                "Spearman correlation of the layer's dissimilarity matrix with the latent "
-                "dissimilarity of the level")
+#: per-epoch curves (seed, epoch): name -> long name
+CURVES = {
+    "train_loss": "mean loss of the readout over an epoch's presentations (before each update)",
+    "train_accuracy": "fraction of an epoch's presentations the readout classified correctly",
+    "val_readout_accuracy": "validation accuracy of the network's own readout after the epoch",
+}
 
 
-def _recording(model, grammar, trainer, data, epochs) -> Recording:
+def _recording(model, grammar, trainer, data, settings, evaluator) -> Recording:
     config = {"model": model.to_dict(), "grammar": grammar.params, "P": data.P,
-              "n_test": data.n_test, "epochs": epochs, "seeds": trainer.seeds,
-              "lr": trainer.lr.tolist()}
+              "n_val": data.n_val, "n_test": data.n_test, "epochs": settings.epochs,
+              "seeds": trainer.seeds, "lr": trainer.lr.tolist(), "evaluator": evaluator}
     rec = Recording(title=f"{model.name} on RHM", config=config)
     rec.attrs.update(backend="torch", device=str(trainer.device), dtype=str(trainer.dtype).split(".")[-1],
                      rule=model.rule.name, arch=model.arch, width=model.width, P=data.P,
-                     n_test=data.n_test, pairs=str(model.pairing.scheme),
-                     seeds=" ".join(map(str, trainer.seeds)),
+                     n_val=data.n_val, n_test=data.n_test, pairs=str(model.pairing.scheme),
+                     evaluator=evaluator, seeds=" ".join(map(str, trainer.seeds)),
                      **{k: getattr(grammar, k) for k in ("v", "n_classes", "m", "s", "L")},
                      grammar_seed=grammar.seed, n_inputs=str(grammar.n_inputs),
-                     sample_complexity_scale=grammar.sample_complexity_scale)
+                     sample_complexity_scale=grammar.sample_complexity_scale,
+                     patience=settings.patience, loss_threshold=settings.loss_threshold,
+                     divergence_factor=settings.divergence_factor, epoch_cap=settings.epochs)
     rec.coord("seed", trainer.seeds, "seed of data, stream and weights")
-    rec.coord("epoch", np.arange(epochs), "epoch")
     return rec
 
 
-def _finish(rec, trainer, train_loss, train_acc, epochs_trained, monitors):
-    rec.add("train_loss", ("seed", "epoch"), train_loss,
-            "mean loss of the readout over an epoch's presentations (before each update)", "nat")
-    rec.add("train_accuracy", ("seed", "epoch"), train_acc,
-            "fraction of an epoch's presentations the readout classified correctly")
-    rec.add("epochs_trained", ("seed",), epochs_trained, "epochs until the loss threshold or the end")
+def _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors):
+    rec.coord("epoch", np.arange(n_epochs), "epoch")
+    units = {"train_loss": "nat"}
+    for name, long_name in CURVES.items():
+        rec.add(name, ("seed", "epoch"), curves[name][:, :n_epochs], long_name, units.get(name, "1"))
+    rec.add("epochs_trained", ("seed",), stopping.epochs, "epochs trained until the member stopped")
+    rec.add("stopped_by", ("seed",), stopping.stopped_by.astype(str),
+            "why the member stopped: converged (training loss below the threshold), plateau "
+            "(no better validation accuracy for `patience` epochs), cap (the epoch cap), "
+            "diverged; empty while running")
+    rec.add("diverged", ("seed",), diverged_at >= 0,
+            "the loss became NaN or inf or exceeded divergence_factor times its initial value")
+    rec.add("diverged_at", ("seed",), diverged_at, "presentation at which the member diverged "
+            "(-1: never)")
+    rec.add("best_epoch", ("seed",), stopping.best_epoch, "epoch of the best validation "
+            "accuracy: the network evaluated is the one after it (-1: no validation set, the last)")
     rec.add("lr", ("seed",), trainer.lr, "learning rate")
     for monitor in monitors:
         monitor.record(rec)
