@@ -104,7 +104,8 @@ def parse_seeds(text: str) -> list[int]:
               help="synonymic sensitivity on N test inputs after training (0: off)")
 @click.option("--pairs", type=click.Choice(["views", "fixations", "siblings"]),
               help="pairing scheme of a self-supervised rule")
-@click.option("--k", "k", type=int, help="pairs share the latents at levels <= k (default 1; 0 when L = 1)")
+@click.option("--k", "k", type=int,
+              help="pairs share the latents at levels <= k (default 2, at most L - 1)")
 @click.option("--T", "T", type=int, help="presentations per fixation")
 @click.option("--negatives", type=int, help="negative pairs per positive one")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",

@@ -83,21 +83,23 @@ class Training:
 
 
 #: Learning rates per rule and depth L, chosen by the protocol's searches on validation
-#: accuracy with seeds that no reported result uses (experiments/learning_rates.toml;
-#: README, "Defaults"): CNN width 128, batch 32, momentum 0.9; L = 2 at v = n_c = m = 8,
-#: L = 3 and 4 at v = n_c = m = 4. A depth outside the table takes the nearest one.
+#: accuracy with seeds that no reported result uses (experiments/learning_rates.toml and
+#: learning_rates_more.toml; README, "Defaults"): CNN width 128, batch 32, momentum 0.9;
+#: L = 2 at v = n_c = m = 8, L = 3 and 4 at v = n_c = m = 4. A depth outside the table
+#: takes the nearest one. clapp_nce and clapp_top take CLAPP's rates and oja and bcm keep
+#: their earlier ones: no search has been run for them.
 DEFAULT_LR: dict[str, dict[int, float]] = {
-    "bp": {2: 0.1, 3: 0.1, 4: 0.03},
-    "bp_nomask": {2: 0.1, 3: 0.1, 4: 0.01},
-    "fa": {2: 0.01, 3: 0.01, 4: 0.01},
-    "sign_symmetry": {2: 0.1, 3: 0.1, 4: 0.1},
-    "dfa": {2: 0.005, 3: 0.005, 4: 0.005},
-    "drtp": {2: 0.01, 3: 0.01, 4: 0.01},
-    "clapp": {2: 0.1, 3: 0.1, 4: 0.03},
-    "clapp_nce": {3: 0.1},
-    "clapp_top": {3: 0.1},
-    "lpl": {3: 0.001},
-    "vicreg_local": {3: 0.01},
+    "bp": {2: 0.1, 3: 0.1, 4: 0.1},
+    "bp_nomask": {2: 0.1, 3: 0.1, 4: 0.03},
+    "fa": {2: 0.3, 3: 0.03, 4: 0.009},
+    "sign_symmetry": {2: 1.0, 3: 0.3, 4: 0.1},
+    "dfa": {2: 0.015, 3: 0.005, 4: 0.0005},
+    "drtp": {2: 0.03, 3: 0.01, 4: 0.003},
+    "clapp": {2: 0.1, 3: 0.1, 4: 0.1},
+    "clapp_nce": {2: 0.1, 3: 0.1, 4: 0.1},
+    "clapp_top": {2: 0.1, 3: 0.1, 4: 0.1},
+    "lpl": {3: 0.0003},
+    "vicreg_local": {3: 0.0003},
     "oja": {3: 0.0001},
     "bcm": {3: 0.00001},
 }
@@ -143,7 +145,8 @@ class Pairing:
     - ``siblings``: P trees; a unit's context is its sibling position (the next child of the
       same parent), a negative takes the sibling from another tree. The context is held fixed.
 
-    ``negatives``: negative pairs per positive one (views, siblings). ``k`` defaults to 1.
+    ``negatives``: negative pairs per positive one (views, siblings). ``k`` defaults to 2,
+    at most L - 1 (:meth:`level`).
     """
 
     scheme: str | None = None
@@ -169,9 +172,10 @@ class Pairing:
         return {None: 1, "views": 2, "fixations": self.T, "siblings": 1}[self.scheme]
 
     def level(self, grammar: Grammar) -> int:
-        """k: the given one, or 1 (class and level-1 latents kept; best of k = 0, 1, 2 for
-        CLAPP with views at L = 3), or 0 when L = 1."""
-        k = min(1, grammar.L - 1) if self.k is None else self.k
+        """k: the given one, or 2 (class and latents of levels 1 and 2 kept), at most L - 1 (a
+        pair always differs). Chosen on validation for CLAPP with views among k = 0, 1, 2 at
+        L = 3 and k = 1, 2, 3 at L = 4 (experiments/views_k.toml, views_k_deep.toml)."""
+        k = max(min(2, grammar.L - 1), 0) if self.k is None else self.k
         if k > grammar.L:
             raise ParameterError("k", f"must lie in [0, L={grammar.L}]; got {k}")
         return k
@@ -210,11 +214,14 @@ class Model:
             object.__setattr__(self, "name", f"{self.rule.name}_{self.arch}")
 
     def at(self, grammar: Grammar) -> "Model":
-        """This model with its learning rate resolved for ``grammar`` (the rule's default at
-        the grammar's depth when none was set)."""
-        if self.training.lr is not None:
-            return self
-        return self.replace(lr=default_lr(self.rule.name, grammar.L))
+        """This model with its defaults that depend on the grammar resolved: the learning rate
+        (the rule's default at the grammar's depth) and, for pairs, the view level k."""
+        changes = {}
+        if self.training.lr is None:
+            changes["lr"] = default_lr(self.rule.name, grammar.L)
+        if self.pairing.scheme is not None and self.pairing.k is None:
+            changes["k"] = self.pairing.level(grammar)
+        return self.replace(**changes) if changes else self
 
     def architecture(self, grammar: Grammar) -> Architecture:
         return build_architecture(self.arch, grammar.v, grammar.s, grammar.L, grammar.n_classes,

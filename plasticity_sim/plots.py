@@ -90,6 +90,13 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
     return "\n".join(rows).rstrip()
 
 
+def run_counts(part) -> str:
+    """' (2 diverged, 1 at cap)' for a legend; empty when every run stopped on its own."""
+    counts = [f"{n} {what}" for n, what in ((count_runs(part, "diverged"), "diverged"),
+                                            (count_runs(part, "stopped_by", "cap"), "at cap")) if n]
+    return f" ({', '.join(counts)})" if counts else ""
+
+
 def _bound(star) -> str:
     return {"=": "", "<=": "<= ", ">": "> "}[star.bound]
 
@@ -152,7 +159,7 @@ def _accuracy(part, path, threshold):
     for rule in part.rule.values:
         acc = scored.sel(rule=rule).transpose("seed", axis).values
         mean, sd = seed_mean(acc), seed_sd(acc)
-        line, = ax.plot(x, mean, marker="o", ms=4, label=rule)
+        line, = ax.plot(x, mean, marker="o", ms=4, label=rule + run_counts(part.sel(rule=rule)))
         ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
         star = sample_complexity(x, acc, threshold)
         if star.bound == "=":

@@ -138,7 +138,10 @@ def _p_star_against_depth(ds, rows, vs, path):
             y = [r["p_star"].value for r in sel]
             lo = [r["seed_min"] for r in sel]
             hi = [min(r["seed_max"], r["largest"]) for r in sel]
-            line, = ax.plot(L, y, marker="o", label=rule)
+            diverged = sum(r["diverged"] for r in sel)
+            capped = sum(r["capped"] for r in sel)
+            note = ", ".join(f"{n} {what}" for n, what in ((diverged, "diverged"), (capped, "at cap")) if n)
+            line, = ax.plot(L, y, marker="o", label=rule + (f" ({note})" if note else ""))
             ax.fill_between(L, lo, hi, color=line.get_color(), alpha=0.12)
             for Li, r in zip(L, sel):
                 if r["p_star"].bound == ">":

@@ -9,7 +9,8 @@ The values within ``tie`` of the best form a plateau; the chosen one is its midd
 middles, the one closer to 1 on a log scale, i.e. to the default factor), so that it keeps
 a margin on both sides at other training-set sizes.
 
-A learning rate chosen at the edge of the values tried may not be the best: the search
+A learning rate chosen at the edge of the values tried may not be the best (nor may any
+value of a search in which every run diverged, which moves to lower rates): the search
 extends past that edge (the next value of the 1-3-10 series) and runs again, up to
 ``max_extensions`` times; a choice still on an edge after that is reported as such.
 The test set is never read here, and searches should use seeds that no reported result
@@ -74,11 +75,21 @@ def search_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
             if axis in EXTENDABLE and tried.sum() > 1:
                 edge = "low" if best == values[tried].min() else \
                     "high" if best == values[tried].max() else None
+                if _all_diverged(ds, rule, setting, axis, values[tried]):
+                    best, edge = float(values[tried].min()), "low"  # too fast everywhere
             rows.append(dict(rule=str(rule), setting=setting, axis=axis, best=best, edge=edge,
                              accuracy={v: m for v, m in zip(values.tolist(), mean.tolist())
                                        if np.isfinite(m)},
                              lr=_chosen_lr(ds, axis, rule, setting, best)))
     return rows
+
+
+def _all_diverged(ds, rule, setting, axis, tried) -> bool:
+    """Every run of every learning rate tried diverged: the search must go lower."""
+    if "diverged" not in ds:
+        return False
+    part = ds["diverged"].sel(rule=rule, **setting).sel({axis: tried})
+    return bool(part.fillna(0).astype(bool).all())
 
 
 def _chosen_lr(ds, axis, rule, setting, best) -> float:

@@ -237,6 +237,14 @@ def test_diverged_rates_count_as_failures_in_a_search():
     assert row["accuracy"][10.0] == 0.25 and row["best"] == 3
 
 
+def test_a_search_where_every_rate_diverges_moves_to_lower_rates():
+    run, calls = fake_sweep(peak=1, diverge_above=0.01)
+    _, [row] = run_search(search_experiment(), None, run_sweep=run, echo=lambda *_: None,
+                          max_extensions=2)
+    assert calls == [[0.1, 0.3, 1, 3, 10], [0.03], [0.01]]
+    assert row["best"] == 0.01 and row["edge"] == "low"     # still diverging: reported
+
+
 def test_values_past_an_edge_follow_the_1_3_10_series():
     assert [beyond(10, "high", []), beyond(30, "high", []), beyond(0.1, "low", []),
             beyond(0.03, "low", [])] == [30, 100, 0.03, 0.01]
@@ -287,3 +295,15 @@ def test_the_train_command_takes_the_protocol_settings(tmp_path):
     assert (ds.epochs_trained.values < 30).all()                   # patience 2: an early plateau
     bad = CliRunner().invoke(main, args[:-2] + ["--evaluator", "oracle", "--out", str(out)])
     assert bad.exit_code == 2 and "oracle" in bad.output
+
+
+@pytest.mark.parametrize("L, v", [(2, 8), (3, 4), (4, 4)])
+def test_backprop_learns_at_its_defaults_at_every_documented_depth(L, v):
+    # bp at L = 4 at the L = 3 rate (0.1) ended at chance on most seeds: the defaults are
+    # per depth. A width other than the searched one (128) keeps them working too.
+    g = Grammar(v=v, n_classes=v, m=v, s=2, L=L, seed=0)
+    P = 4 * g.sample_complexity_scale
+    for width in (64, 128):
+        ds = train(Model.for_rule("bp", width=width), g, P, [7], n_test=1000, n_val=500,
+                   quiet=True, probes=False).to_dataset()
+        assert not ds.diverged.values[0] and ds.test_accuracy.values[0] > 0.9, (width, ds.lr.values)
