@@ -35,6 +35,7 @@ RESULTS = experiments/results
 # The searches behind the defaults: validation accuracy, seeds 100-102 (README, "The protocol")
 searches: $(STAMP)
 	$(SIM) sweep experiments/views_k.toml --out $(RESULTS)/views_k
+	$(SIM) sweep experiments/views_k_deep.toml --out $(RESULTS)/views_k_deep
 	$(SIM) sweep experiments/learning_rates.toml --out $(RESULTS)/learning_rates
 	$(SIM) sweep experiments/learning_rates_more.toml --out $(RESULTS)/learning_rates_more
 

@@ -9,9 +9,9 @@ The values within ``tie`` of the best form a plateau; the chosen one is its midd
 middles, the one closer to 1 on a log scale, i.e. to the default factor), so that it keeps
 a margin on both sides at other training-set sizes.
 
-A learning rate chosen at the edge of the values tried may not be the best (nor may any
-value of a search in which every run diverged, which moves to lower rates): the search
-extends past that edge (the next value of the 1-3-10 series) and runs again, up to
+When the chosen learning rate, or one within the tie of the best, is at the edge of the
+values tried, a better one may lie beyond (and a search in which every run diverged must
+move to lower rates): the search extends past that edge (the next value of the 1-3-10 series) and runs again, up to
 ``max_extensions`` times; a choice still on an edge after that is reported as such.
 The test set is never read here, and searches should use seeds that no reported result
 uses.
@@ -73,8 +73,9 @@ def search_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
                 if axis != "k" else float(middle[0])
             edge = None
             if axis in EXTENDABLE and tried.sum() > 1:
-                edge = "low" if best == values[tried].min() else \
-                    "high" if best == values[tried].max() else None
+                # an edge value within the tie of the best: what lies beyond may be better
+                edge = "low" if plateau[0] == values[tried].min() else \
+                    "high" if plateau[-1] == values[tried].max() else None
                 if _all_diverged(ds, rule, setting, axis, values[tried]):
                     best, edge = float(values[tried].min()), "low"  # too fast everywhere
             rows.append(dict(rule=str(rule), setting=setting, axis=axis, best=best, edge=edge,
@@ -161,7 +162,7 @@ def beyond(value: float, side: str, values) -> float:
 
 
 def extend(experiment, rows: list[dict]):
-    """The experiment with the search axis extended past every edge choice, and the new
+    """The experiment with the search axis extended past every edge, and the new
     cells to run (the edge rule and setting at the new value, at every P)."""
     from .experiment import build_experiment
 
@@ -173,7 +174,8 @@ def extend(experiment, rows: list[dict]):
     wanted = []
     for r in rows:
         if r["edge"]:
-            new = beyond(r["best"], r["edge"], list(r["accuracy"]))
+            tried = list(r["accuracy"])
+            new = beyond(min(tried) if r["edge"] == "low" else max(tried), r["edge"], tried)
             if new not in values:
                 values.append(new)
             wanted.append((r["rule"], r["setting"], new))

@@ -181,7 +181,7 @@ def test_first_and_stable_crossings_differ_for_a_curve_that_falls_back():
 
 
 # --- searches ----------------------------------------------------------------------------
-def fake_sweep(peak: float, diverge_above: float = np.inf):
+def fake_sweep(peak: float = 1, diverge_above: float = np.inf, curve=None):
     """A stand-in for run_sweep: validation accuracy peaks at lr_factor = peak (test accuracy
     the reverse, which the search must ignore); factors above ``diverge_above`` diverge."""
     calls = []
@@ -189,7 +189,7 @@ def fake_sweep(peak: float, diverge_above: float = np.inf):
     def run(experiment, out_dir, echo=None, cells=None, **_):
         calls.append(sorted({c.axes["lr_factor"] for c in (cells or experiment.cells)}))
         factors = experiment.axes["lr_factor"]
-        val = [0.9 - 0.1 * abs(np.log10(f / peak)) for f in factors]
+        val = [curve(f) if curve else 0.9 - 0.1 * abs(np.log10(f / peak)) for f in factors]
         shape = (1, len(factors), 2)
         val = np.broadcast_to(np.array(val)[None, :, None], shape).copy()
         bad = np.broadcast_to((np.array(factors) > diverge_above)[None, :, None], shape)
@@ -222,6 +222,19 @@ def test_a_search_whose_choice_is_on_the_edge_extends_until_it_is_not():
     assert calls == [[0.1, 0.3, 1, 3, 10], [30.0], [100.0]]    # only the new cells run
     assert row["best"] == 30 and row["edge"] is None
     assert list(result.lr_factor.values) == [0.1, 0.3, 1, 3, 10, 30, 100]
+
+
+def test_a_tie_that_reaches_an_edge_extends_the_search_too():
+    # 0.1 and 0.3 tie: the choice (0.3) is inside, but a smaller rate may still be better
+    run, calls = fake_sweep(curve=lambda f: 0.8 if 0.05 < f <= 0.3 else 0.7)
+    _, [row] = run_search(search_experiment(), None, run_sweep=run, echo=lambda *_: None)
+    assert calls == [[0.1, 0.3, 1, 3, 10], [0.03]]
+    assert row["best"] == 0.3 and row["edge"] is None
+    run, calls = fake_sweep(curve=lambda f: 0.8 if f <= 0.3 else 0.7)   # flat all the way down
+    _, [row] = run_search(search_experiment(), None, run_sweep=run, echo=lambda *_: None,
+                          max_extensions=2)
+    assert calls == [[0.1, 0.3, 1, 3, 10], [0.03], [0.01]]
+    assert row["best"] == 0.1 and row["edge"] == "low"
 
 
 def test_an_edge_that_persists_is_reported_after_the_last_extension():
