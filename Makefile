@@ -43,7 +43,7 @@ searches: $(STAMP)
 # the rest runs unchanged with --scheduler
 scaling: $(STAMP)
 	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --where v=8 --where L=2 --no-plot
-	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --max-P 8192 --where v=4
+	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --max-P 4096 --where v=4
 
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches

@@ -141,14 +141,20 @@ def _p_star_against_depth(ds, rows, vs, path):
             diverged = sum(r["diverged"] for r in sel)
             capped = sum(r["capped"] for r in sel)
             note = ", ".join(f"{n} {what}" for n, what in ((diverged, "diverged"), (capped, "at cap")) if n)
-            line, = ax.plot(L, y, marker="o", label=rule + (f" ({note})" if note else ""))
-            ax.fill_between(L, lo, hi, color=line.get_color(), alpha=0.12)
-            for Li, r in zip(L, sel):
-                if r["p_star"].bound == ">":
-                    ax.plot([Li], [r["p_star"].value], marker="^", color=line.get_color(), ms=9)
+            beyond = [r["p_star"].bound == ">" for r in sel]
+            # a lower bound is not a measurement: no solid line through it (it would read as
+            # a rule getting better where it only ran out of grid)
+            measured = [np.nan if b else yi for yi, b in zip(y, beyond)]
+            line, = ax.plot(L, measured, marker="o", label=rule + (f" ({note})" if note else ""))
+            color = line.get_color()
+            ax.fill_between(L, lo, hi, color=color, alpha=0.12)
+            bounds = [(Li, yi) for Li, yi, b in zip(L, y, beyond) if b]
+            if bounds:
+                ax.plot(*zip(*bounds), marker="^", mfc="none", color=color, ms=9, ls="none")
         ax.set(yscale="log", xlabel="depth L", ylabel="P* / (n_c m^L)", xticks=sorted(ds.L.values),
-               title=f"v = n_c = m = {v} (triangle: beyond the grid)")
+               title=f"v = n_c = m = {v}")
         ax.legend(fontsize=7)
+    fig.suptitle("open triangle: not reached at the largest P run (P* lies above)", fontsize=9)
     return save_figure(fig, path)
 
 

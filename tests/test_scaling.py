@@ -93,3 +93,18 @@ def test_the_largest_common_P_whatever_the_order_of_the_grid():
     assert largest_common_P(ds, 4) == 4
     ds["test_accuracy"].loc[dict(rule="dfa", L=4)] = np.nan           # dfa never ran: smallest
     assert largest_common_P(ds, 4) == 0.25
+
+
+def test_a_p_star_beyond_the_grid_is_a_marker_not_a_point_on_the_line(monkeypatch, tmp_path):
+    import plasticity_sim.scaling as scaling
+
+    figures = []
+    monkeypatch.setattr(scaling, "save_figure", lambda fig, path: figures.append(fig) or path)
+    ds = synthetic()
+    plot_scaling(ds.drop_vars("signal_alignment_mean"), scaling_summary(ds), tmp_path)
+    ax = figures[0].axes[0]
+    dfa = [line for line in ax.lines if line.get_label() == "dfa"][0]
+    # dfa's L = 4 value (16) is only a lower bound: the line stops at L = 2
+    assert np.isnan(dfa.get_ydata()[1]) and np.isfinite(dfa.get_ydata()[0])
+    [bound] = [line for line in ax.lines if line.get_marker() == "^"]
+    assert list(bound.get_xdata()) == [4] and list(bound.get_ydata()) == [16]
