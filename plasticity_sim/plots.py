@@ -65,6 +65,7 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             head += (" delta alignment with bp over training, layers 1..L |"
                      " update alignment with bp over training, layers 1..L |")
         rows += [head, "|" + "---|" * (head.count("|") - 1)]
+        part, missing = _with_runs(part)
         scored = scored_accuracy(part)
         for rule in part.rule.values:
             acc = scored.sel(rule=rule).transpose("seed", axis).values
@@ -86,8 +87,18 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
                 for name in ("signal_alignment_mean", "update_alignment_mean"):
                     row += " " + " / ".join(f"{a:.2f}" for a in _late(part, rule, name, axis)) + " |"
             rows.append(row)
+        if missing:
+            rows.append(f"\nNot run (no cell of theirs on disk): {', '.join(missing)}.")
         rows.append("")
     return "\n".join(rows).rstrip()
+
+
+def _with_runs(part: xr.Dataset) -> tuple[xr.Dataset, list[str]]:
+    """The rules with at least one run (a grid run in part leaves the others all NaN), and
+    the names of the others."""
+    ran = np.isfinite(scored_accuracy(part)).any([d for d in part.test_accuracy.dims if d != "rule"])
+    missing = [str(r) for r in part.rule.values[~ran.values]]
+    return (part.sel(rule=part.rule.values[ran.values]) if missing else part), missing
 
 
 def run_counts(part) -> str:
@@ -128,6 +139,9 @@ def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix, part in facets(ds):
+        part, _ = _with_runs(part)
+        if not part.sizes["rule"]:
+            continue
         paths.append(_accuracy(part, out_dir / f"accuracy{suffix}", threshold))
         paths.append(_p_star_bars(part, out_dir / f"p_star{suffix}", threshold))
         if "sensitivity" in part:

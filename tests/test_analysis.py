@@ -68,6 +68,19 @@ def test_p_star_table_lists_every_rule():
     assert "evaluator not recorded" in table
 
 
+def test_a_rule_of_the_grid_that_was_not_run_is_named_not_tabled(tmp_path):
+    acc = np.array([[[0.3, 0.5, 0.8, 1, 1]], [[np.nan] * 5]]).transpose(0, 2, 1)
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc),
+                     "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
+                    coords={"rule": ["ran", "later"], "P": P, "seed": [0]})
+    table = p_star_table(ds)
+    assert "| ran | 362 |" in table and "| later |" not in table
+    assert "Not run (no cell of theirs on disk): later." in table
+    from plasticity_sim.plots import plot_result
+
+    assert len(plot_result(ds, tmp_path)) == 2     # accuracy and P*, drawn for `ran` only
+
+
 def test_p_star_table_counts_diverged_and_capped_runs_and_names_its_evaluator():
     acc = np.array([[[0.3, 0.5, 0.95, 0.85, 1]], [[0.3, 0.3, 0.3, 0.3, np.nan]]]).transpose(0, 2, 1)
     diverged = np.isnan(acc)
