@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .cli_support import writable_output
 from .errors import ParameterError, PlasticitySimError
 
 
@@ -58,6 +59,8 @@ def rhm(v, n_classes, m, s, L, seed, describe, n, all_inputs, sample_seed, views
     from .rhm.files import write_samples
     from .rhm.grammar import Grammar
 
+    if out is not None:
+        writable_output(out)
     grammar = Grammar(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed)
     if describe or out is None:
         click.echo(grammar.describe())
@@ -128,6 +131,7 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
+    writable_output(out)
     train_command(model_file=model_file, rule=rule,
                   changes=dict(arch=arch, width=width, epochs=epochs, batch_size=batch_size,
                                patience=patience, pairs=pairs, k=k, T=T, negatives=negatives,
@@ -167,6 +171,7 @@ def virtual(out, rule_names, activation):
     from .io import write_dataset
     from .rules.registry import RULES, get_rule
 
+    writable_output(out, folder=True)
     chosen = [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
     ds = virtual_experiments(chosen, activation)
     write_dataset(ds, Path(out) / "virtual.nc")
@@ -233,6 +238,7 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     from .tuning import run_search, search_axis
 
     experiment = load_experiment(experiment_file)
+    writable_output(out, folder=True)
     cells = select_cells(experiment, max_P=max_P, where=where) if (max_P or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
@@ -252,6 +258,7 @@ def plot(result, out, threshold):
     """Figures (PNG and PDF) and the P* table of a sweep's combined result."""
     from .io import open_dataset
 
+    writable_output(out, folder=True)
     report_result(open_dataset(result), out, threshold)
 
 

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from .errors import ParameterError
+
+
+def writable_output(path, *, folder: bool = False) -> Path:
+    """Check, before any work starts, that ``path`` (a file, or a folder with
+    ``folder=True``) can be written: its folder is made if missing and a probe file is
+    written and removed there. One ParameterError naming --out otherwise, so that a long
+    run never ends in a traceback with nothing saved."""
+    target = Path(path)
+    where = target if folder else target.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".plasticity-sim-probe-"):
+            pass
+    except OSError as err:
+        raise ParameterError("out", f"cannot write {path}: {err.strerror or err}") from None
+    return target
 
 
 def parse_seed_list(value) -> list[int]:

@@ -83,3 +83,22 @@ def test_bad_input_gives_one_clear_error(args, message, tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [
+    ["rhm", *GRAMMAR, "--n", "10", "--out", "{bad}/s.nc"],
+    ["train", "--rule", "bp", *GRAMMAR, "--P", "64", "--seeds", "0", "--out", "{bad}/r.nc"],
+    ["sweep", "experiments/demo.toml", "--out", "{bad}/sweep"],
+    ["plot", "{good}", "--out", "{bad}/figures"],
+    ["virtual", "--rule", "bp", "--out", "{bad}/virtual"],
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, command):
+    blocker = tmp_path / "a_file"              # a folder cannot be made inside a file
+    blocker.write_text("")
+    good = tmp_path / "good.nc"
+    xr.Dataset({"x": ("a", [1.0])}).to_netcdf(good)
+    args = [a.format(bad=blocker, good=good) for a in command]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "error: out: cannot write" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "good.nc"]
