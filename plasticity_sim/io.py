@@ -47,9 +47,13 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise ParameterError("path", f"no such file: {str(path)!r}")
-    if path.suffix == ".zarr":
-        return xr.open_zarr(path, consolidated=False).load()
-    return xr.load_dataset(path, engine="h5netcdf")
+    try:
+        if path.suffix == ".zarr":
+            return xr.open_zarr(path, consolidated=False).load()
+        return xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError, KeyError) as err:   # not netCDF/zarr, truncated, corrupted
+        raise ParameterError("path", f"{path} is not a readable netCDF or zarr dataset "
+                             f"({type(err).__name__}: {err})") from None
 
 
 def read_toml(path: str | os.PathLike, parameter: str) -> dict:
@@ -59,5 +63,5 @@ def read_toml(path: str | os.PathLike, parameter: str) -> dict:
         raise ParameterError(parameter, f"no such {parameter} file: {str(path)!r}")
     try:
         return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ParameterError(parameter, f"{path}: {err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ParameterError(parameter, f"{path} is not a TOML {parameter} file: {err}") from None

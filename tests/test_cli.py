@@ -102,3 +102,17 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, c
     assert result.exit_code == 2, result.output
     assert "error: out: cannot write" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "good.nc"]
+
+
+def test_a_file_that_is_not_a_dataset_or_a_model_is_one_clear_error(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a dataset")
+    good = tmp_path / "good.nc"
+    xr.Dataset({"x": ("a", np.arange(1000.0))}).to_netcdf(good, engine="h5netcdf")
+    truncated = tmp_path / "truncated.nc"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    for path in (text, truncated):
+        result = CliRunner().invoke(main, ["plot", str(path), "--out", str(tmp_path / "fig")])
+        assert result.exit_code == 2 and "is not a readable netCDF or zarr dataset" in result.output
+    result = CliRunner().invoke(main, ["rules", "--model", str(good)])   # binary, not TOML
+    assert result.exit_code == 2 and "is not a TOML model file" in result.output

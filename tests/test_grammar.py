@@ -67,3 +67,19 @@ def test_describe_lists_sizes_and_productions(g4):
     assert "n_classes * m^L = 256" in text
     first = "(" + ",".join(map(str, g4.rules[2][3][0])) + ")"
     assert f"    3: {first}" in text.split("level 2 -> 3")[1]
+
+
+def test_a_grammar_too_large_to_draw_is_refused_before_it_is_computed():
+    with pytest.raises(ParameterError, match="v\\*\\*s = 1000000000\\*\\*2 tuples"):
+        Grammar(v=10**9, n_classes=4, m=4, s=2, L=3)
+    with pytest.raises(ParameterError, match="s\\*\\*L = 2\\*\\*40 input tokens"):
+        Grammar(v=4, n_classes=4, m=4, s=2, L=40)
+    with pytest.raises(ParameterError, match="^L: "):
+        Grammar(v=4, n_classes=4, m=4, s=2, L=10**12)   # refused from the exponent alone
+
+
+def test_a_count_too_long_to_print_is_given_as_its_order_of_magnitude():
+    g = Grammar(v=4, n_classes=4, m=4, s=2, L=13)          # 4 * 4^8191: 4933 digits
+    assert g.n_inputs_text == "about 10^4932.1"
+    assert "n_inputs = n_classes * m^((s^L-1)/(s-1)) = about 10^4932.1" in g.describe()
+    assert Grammar(v=4, n_classes=4, m=4, s=2, L=3).n_inputs_text == "65536"

@@ -14,7 +14,7 @@ GRAMMAR_ATTRS = ("v", "n_classes", "m", "s", "L")
 
 def grammar_attrs(grammar: Grammar) -> dict:
     attrs = {name: getattr(grammar, name) for name in GRAMMAR_ATTRS}
-    attrs.update(seed=grammar.seed, n_inputs=str(grammar.n_inputs),
+    attrs.update(seed=grammar.seed, n_inputs=grammar.n_inputs_text,
                  sample_complexity_scale=str(grammar.sample_complexity_scale))
     return attrs
 

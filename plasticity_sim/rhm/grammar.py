@@ -8,6 +8,7 @@ at offset (s**d - 1) // (s - 1).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from ..errors import ParameterError, require_int
 from ..seeding import generator
 
 INT64_MAX = np.iinfo(np.int64).max
+MAX_TUPLES = 2**24      # v**s: the productions of a level are drawn from a table this long
+MAX_POSITIONS = 2**16   # s**L: tokens of one input
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ class Grammar:
         s = require_int("s", self.s, minimum=2)
         L = require_int("L", self.L, minimum=1)
         seed = require_int("seed", self.seed, minimum=0)
+        # limits checked on exponents first, so that a huge value is refused, not computed
+        if (v > 1 and s > MAX_TUPLES.bit_length()) or v**s > MAX_TUPLES:
+            raise ParameterError(
+                "v", f"v**s = {v}**{s} tuples per level is more than the {MAX_TUPLES} a grammar "
+                f"can draw its productions from; lower v or s")
+        if L > MAX_POSITIONS.bit_length() or s**L > MAX_POSITIONS:
+            raise ParameterError(
+                "L", f"s**L = {s}**{L} input tokens is more than {MAX_POSITIONS}; lower L or s")
         if m > v ** (s - 1):
             raise ParameterError(
                 "m", f"must be <= v**(s-1) = {v ** (s - 1)} so that the v symbols of a level "
@@ -90,6 +101,16 @@ class Grammar:
     def n_inputs(self) -> int:
         """Number of distinct inputs, n_classes * m**n_internal, as an exact Python int."""
         return self.n_classes * self.m**self.n_internal
+
+    @property
+    def n_inputs_text(self) -> str:
+        """n_inputs in decimal, or its order of magnitude when the number is too long to
+        print (Python refuses to format integers of more than 4300 digits)."""
+        n = self.n_inputs
+        if n.bit_length() <= 4000:
+            return str(n)
+        exponent = math.log10(self.n_classes) + self.n_internal * math.log10(self.m)
+        return f"about 10^{exponent:.1f}"
 
     @property
     def sample_complexity_scale(self) -> int:
@@ -158,7 +179,7 @@ class Grammar:
             f"Random Hierarchy Model v={self.v} n_classes={self.n_classes} m={self.m} "
             f"s={self.s} L={self.L} seed={self.seed}",
             f"input: {self.n_positions} tokens of vocabulary {self.v}",
-            f"n_inputs = n_classes * m^((s^L-1)/(s-1)) = {self.n_inputs}",
+            f"n_inputs = n_classes * m^((s^L-1)/(s-1)) = {self.n_inputs_text}",
             f"sample-complexity scale n_classes * m^L = {self.sample_complexity_scale}",
         ]
         for level, rules in enumerate(self.rules):

@@ -315,7 +315,7 @@ def _recording(model, grammar, trainer, data, settings, evaluator) -> Recording:
                      n_val=data.n_val, n_test=data.n_test, pairs=str(model.pairing.scheme),
                      evaluator=evaluator, seeds=" ".join(map(str, trainer.seeds)),
                      **{k: getattr(grammar, k) for k in ("v", "n_classes", "m", "s", "L")},
-                     grammar_seed=grammar.seed, n_inputs=str(grammar.n_inputs),
+                     grammar_seed=grammar.seed, n_inputs=grammar.n_inputs_text,
                      sample_complexity_scale=grammar.sample_complexity_scale,
                      patience=settings.patience, loss_threshold=settings.loss_threshold,
                      divergence_factor=settings.divergence_factor, epoch_cap=settings.epochs)
