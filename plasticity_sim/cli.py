@@ -19,6 +19,10 @@ class FriendlyGroup(click.Group):
         except PlasticitySimError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: what had finished is kept (a sweep's cell files: the same "
+                       "command resumes from them)", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,6 +22,7 @@ from .experiment import Cell, Experiment
 from .io import write_dataset
 from .provenance import global_attrs
 
+SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -145,7 +146,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     if todo:
         started = time.time()
         if scheduler:
-            client = Client(scheduler)
+            client = connect(scheduler)
         else:
             workers = n_workers or os.cpu_count() or 1
             client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -177,6 +178,18 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
         raise PlasticitySimError(f"{len(failures)} of {len(chosen)} cells failed (see "
                                  "above); the others are on disk and a rerun retries only these")
     return result
+
+
+def connect(scheduler: str, timeout: float = SCHEDULER_TIMEOUT_S):
+    """A client of the dask scheduler at ``scheduler``; one error naming it if none answers."""
+    from dask.distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ParameterError("scheduler", f"no dask scheduler answers at {scheduler!r} within "
+                             f"{timeout:g} s ({type(err).__name__}); start one (`dask scheduler`) "
+                             "or leave out --scheduler for a cluster on this machine") from None
 
 
 def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:

@@ -333,3 +333,23 @@ def test_a_broken_file_of_a_cell_does_not_hide_its_complete_one(experiment, tmp_
     good = Path(run_cell(cell, str(cells))).rename(cells / f"cell-00042-{cell.digest}.nc")
     (cells / f"{cell.key}.nc").write_bytes(b"\x89HDF\r\n partial")   # own name, sorted first
     assert finished(cells, cell) == good
+
+
+def test_a_scheduler_that_does_not_answer_is_one_clear_error():
+    from plasticity_sim.sweep import connect
+
+    with pytest.raises(ParameterError, match="no dask scheduler answers at 'tcp://127.0.0.1:1'"):
+        connect("tcp://127.0.0.1:1", timeout=2)
+
+
+def test_ctrl_c_during_a_sweep_is_a_short_message_and_exit_130(monkeypatch, tmp_path):
+    import plasticity_sim.sweep as sweep_module
+    from plasticity_sim.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_module, "run_sweep", interrupted)
+    result = CliRunner().invoke(main, ["sweep", "experiments/demo.toml", "--out", str(tmp_path)])
+    assert result.exit_code == 130 and "interrupted: what had finished is kept" in result.output
+    assert "Traceback" not in result.output
