@@ -103,8 +103,12 @@ def _with_runs(part: xr.Dataset) -> tuple[xr.Dataset, list[str]]:
 
 def run_counts(part) -> str:
     """' (2 diverged, 1 at cap)' for a legend; empty when every run stopped on its own."""
-    counts = [f"{n} {what}" for n, what in ((count_runs(part, "diverged"), "diverged"),
-                                            (count_runs(part, "stopped_by", "cap"), "at cap")) if n]
+    return count_note(count_runs(part, "diverged"), count_runs(part, "stopped_by", "cap"))
+
+
+def count_note(diverged: int, capped: int) -> str:
+    """' (2 diverged, 1 at cap)' from the counts; empty when both are 0."""
+    counts = [f"{n} {what}" for n, what in ((diverged, "diverged"), (capped, "at cap")) if n]
     return f" ({', '.join(counts)})" if counts else ""
 
 

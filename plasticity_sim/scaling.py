@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .analysis.sample_complexity import count_runs, sample_complexity, scored_accuracy, seed_mean
-from .plots import protocol_note, save_figure
+from .plots import count_note, protocol_note, save_figure
 
 
 def scaling_summary(ds: xr.Dataset, threshold: float = 0.9) -> list[dict]:
@@ -138,14 +138,12 @@ def _p_star_against_depth(ds, rows, vs, path):
             y = [r["p_star"].value for r in sel]
             lo = [r["seed_min"] for r in sel]
             hi = [min(r["seed_max"], r["largest"]) for r in sel]
-            diverged = sum(r["diverged"] for r in sel)
-            capped = sum(r["capped"] for r in sel)
-            note = ", ".join(f"{n} {what}" for n, what in ((diverged, "diverged"), (capped, "at cap")) if n)
+            note = count_note(sum(r["diverged"] for r in sel), sum(r["capped"] for r in sel))
             beyond = [r["p_star"].bound == ">" for r in sel]
             # a lower bound is not a measurement: no solid line through it (it would read as
             # a rule getting better where it only ran out of grid)
             measured = [np.nan if b else yi for yi, b in zip(y, beyond)]
-            line, = ax.plot(L, measured, marker="o", label=rule + (f" ({note})" if note else ""))
+            line, = ax.plot(L, measured, marker="o", label=rule + note)
             color = line.get_color()
             ax.fill_between(L, lo, hi, color=color, alpha=0.12)
             bounds = [(Li, yi) for Li, yi, b in zip(L, y, beyond) if b]

@@ -11,8 +11,9 @@ a margin on both sides at other training-set sizes.
 
 When the chosen learning rate, or one within the tie of the best, is at the edge of the
 values tried, a better one may lie beyond (and a search in which every run diverged must
-move to lower rates): the search extends past that edge (the next value of the 1-3-10 series) and runs again, up to
-``max_extensions`` times; a choice still on an edge after that is reported as such.
+move to lower rates): the search extends past that edge (the next value of the 1-3-10
+series) and runs again, up to ``max_extensions`` times; a choice still on an edge after
+that is reported as such.
 The test set is never read here, and searches should use seeds that no reported result
 uses.
 """
