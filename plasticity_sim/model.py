@@ -122,8 +122,9 @@ def default_lr(rule: str, L: int) -> float:
 #: as its published code does.
 RULE_DEFAULTS: dict[str, dict] = {
     "drtp": dict(activation="tanh"),
-    "lpl": dict(optimizer="adam", negatives=0),
-    "vicreg_local": dict(negatives=0),
+    "clapp": dict(negatives=16),
+    "lpl": dict(optimizer="adam", negatives=0, bias=True, weight_decay=1.5e-6),
+    "vicreg_local": dict(optimizer="adam", negatives=0),
     "oja": dict(readout_lr=0.05),
     "bcm": dict(readout_lr=0.05),
 }
@@ -145,40 +146,92 @@ class Pairing:
     - ``siblings``: P trees; a unit's context is its sibling position (the next child of the
       same parent), a negative takes the sibling from another tree. The context is held fixed.
 
-    ``negatives``: negative pairs per positive one (views, siblings). ``k`` defaults to 2,
-    at most L - 1 (:meth:`level`).
+    ``negatives``: negative pairs per positive one (views, siblings): negative j pairs each
+    presentation with the context of the presentation j slots back in the minibatch (another
+    tree), the same tree for every position and layer. ``k`` defaults to 2, at most L - 1
+    (:meth:`level`). With views, ``k`` may also be per layer: ``"layer"`` (each layer's pairs
+    share the latents of the level its units cover, :meth:`levels`) or a list with one level
+    per hidden layer; every tree then has one view per distinct level.
     """
 
     scheme: str | None = None
-    k: int | None = None
+    k: int | str | tuple | None = None
     T: int = 4
     negatives: int = 1
 
     def __post_init__(self):
         if self.scheme not in (None, *SCHEMES):
             raise ParameterError("pairs", f"must be one of {', '.join(SCHEMES)}; got {self.scheme!r}")
-        if self.k is not None:
+        if isinstance(self.k, (list, tuple)):
+            if not self.k:
+                raise ParameterError("k", "a per-layer k needs one level per hidden layer; got []")
+            object.__setattr__(self, "k", tuple(require_int("k", k, minimum=0) for k in self.k))
+        elif isinstance(self.k, str):
+            if self.k != "layer":
+                raise ParameterError("k", f"must be an integer, a list of integers (one per "
+                                     f"hidden layer) or 'layer'; got {self.k!r}")
+        elif self.k is not None:
             require_int("k", self.k, minimum=0)
+        if self.per_layer and self.scheme not in (None, "views"):
+            raise ParameterError("k", f"per-layer levels need views (one view per level); the "
+                                 f"{self.scheme} scheme pairs whole presentations: give one k")
         require_int("T", self.T, minimum=2)
         require_int("negatives", self.negatives, minimum=0)
+
+    @property
+    def per_layer(self) -> bool:
+        return isinstance(self.k, tuple) or self.k == "layer"
 
     @property
     def context(self) -> str | None:
         """How the compiled network gets the context: a second input, or sibling positions."""
         return None if self.scheme is None else ("siblings" if self.scheme == "siblings" else "input")
 
-    @property
-    def inputs_per_tree(self) -> int:
+    def inputs_per_tree(self, grammar: Grammar | None = None, arch: Architecture | None = None) -> int:
+        """Inputs a learner sees per training tree (the tree and its views or redraws)."""
+        if self.scheme == "views" and self.per_layer:
+            return 1 + len(set(self.levels(grammar, arch)))
         return {None: 1, "views": 2, "fixations": self.T, "siblings": 1}[self.scheme]
+
+    @property
+    def negative_ratio(self) -> float:
+        """Negative pairs per positive pair in the stream (1/(T-1) with fixations)."""
+        if self.scheme == "fixations":
+            return 1.0 / (self.T - 1)
+        return float(self.negatives)
 
     def level(self, grammar: Grammar) -> int:
         """k: the given one, or 2 (class and latents of levels 1 and 2 kept), at most L - 1 (a
         pair always differs). Chosen on validation for CLAPP with views among k = 0, 1, 2 at
         L = 3 and k = 1, 2, 3 at L = 4 (experiments/views_k.toml, views_k_deep.toml)."""
+        if self.per_layer:
+            raise ParameterError("k", "this pairing has one level per layer: use levels()")
         k = max(min(2, grammar.L - 1), 0) if self.k is None else self.k
         if k > grammar.L:
             raise ParameterError("k", f"must lie in [0, L={grammar.L}]; got {k}")
         return k
+
+    def levels(self, grammar: Grammar, arch: Architecture) -> tuple:
+        """k of every hidden layer. ``"layer"``: a unit of layer l of a CNN or LCN covers
+        s**l tokens, the expansion of one symbol of level L - l, so its pairs share the latents
+        of levels <= L - l and redraw everything below; the top layer's level is raised to 1,
+        so that no pair shares only the class (a pair sharing level 0 alone is a same-label
+        pair, supervised contrast in disguise). Every positive pair shares the class."""
+        if not self.per_layer:
+            return (self.level(grammar),) * arch.depth
+        if self.k == "layer":
+            if arch.kind == "fc":
+                raise ParameterError("k", "k = 'layer' follows receptive fields, and an fc "
+                                     "layer's units see the whole input: give one k per layer")
+            ks = tuple(max(grammar.L - l, 1) for l in range(1, arch.depth + 1))
+        else:
+            ks = self.k
+        if len(ks) != arch.depth:
+            raise ParameterError("k", f"needs one level per hidden layer ({arch.depth}); got "
+                                 f"{list(ks)}")
+        if max(ks) > grammar.L:
+            raise ParameterError("k", f"levels must lie in [0, L={grammar.L}]; got {list(ks)}")
+        return tuple(ks)
 
 
 @dataclass(frozen=True)
@@ -210,6 +263,10 @@ class Model:
                 and self.training.batch_size < 2:
             raise ParameterError("batch_size", "negatives come from other presentations of the "
                                  "minibatch: use batch_size >= 2 (or negatives = 0)")
+        if self.pairing.scheme is not None and not self.pairing.negative_ratio \
+                and self.rule.reads_constant("negatives"):
+            raise ParameterError("negatives", f"rule {self.rule.name!r} contrasts positive with "
+                                 "negative pairs: use negatives >= 1")
         if not self.name:
             object.__setattr__(self, "name", f"{self.rule.name}_{self.arch}")
 
@@ -221,6 +278,8 @@ class Model:
             changes["lr"] = default_lr(self.rule.name, grammar.L)
         if self.pairing.scheme is not None and self.pairing.k is None:
             changes["k"] = self.pairing.level(grammar)
+        elif self.pairing.k == "layer":
+            changes["k"] = self.pairing.levels(grammar, self.architecture(grammar))
         return self.replace(**changes) if changes else self
 
     def architecture(self, grammar: Grammar) -> Architecture:

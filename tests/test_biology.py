@@ -53,10 +53,15 @@ def test_a_deliberately_non_local_user_rule_is_flagged():
 def test_cards_classify_every_factor():
     reads = {r.variable: r.kind for r in card("bp").projections[0].reads}
     assert reads["r_pre"] == "pre" and reads["fb"] == "dendritic" and reads["f'(a)_post"] == "post"
-    lpl = {r.variable: r.kind for r in card("lpl").projections[0].reads}
-    assert lpl["mu_post"] == "trace" and lpl["decorr"] == "dendritic"
-    clapp = {r.variable: r.kind for r in card("clapp").projections[0].reads}
-    assert clapp["u_post"] == "modulatory" and clapp["positive_post"] == "modulatory"
+    lpl = {r.variable: (r.kind, r.detail) for r in card("lpl").projections[0].reads}
+    assert lpl["var_post"][0] == "trace" and lpl["decorr"][0] == "dendritic"
+    assert lpl["z_post"] == ("modulatory", "z: one value per channel, averaged over the "
+                             "layer's positions (position_mean)")
+    clapp = {r.variable: (r.kind, r.detail) for r in card("clapp").projections[0].reads}
+    assert clapp["u_post"][0] == "modulatory" and "per position" in clapp["u_post"][1]
+    assert clapp["positive_post"][0] == "modulatory"
+    layer = {r.variable: r.detail for r in card("clapp_layer").projections[0].reads}
+    assert "one value per layer" in layer["u_post"]
 
 
 def test_rules_command_formats(tmp_path):

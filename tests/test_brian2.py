@@ -12,7 +12,7 @@ from plasticity_sim.backends.brian2.runner import stream_arrays
 from plasticity_sim.cli import main
 from plasticity_sim.model import Model
 from plasticity_sim.rhm import Grammar, epoch_stream
-from plasticity_sim.rules import FEEDBACK_RULES
+from plasticity_sim.rules import FEEDBACK_RULES, Pathway, Rule
 
 G2 = Grammar(v=4, n_classes=4, m=2, s=2, L=2, seed=0)
 G3 = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
@@ -43,12 +43,49 @@ def test_euler_dynamics_agree(rule):
 
 
 @pytest.mark.parametrize("rule, changes", [
-    ("clapp", dict(pairs="fixations")), ("clapp_nce", dict(pairs="fixations")),
-    ("lpl", dict(pairs="fixations", optimizer="sgd")), ("vicreg_local", dict(pairs="fixations")),
+    ("clapp", dict(pairs="fixations")), ("clapp_layer", dict(pairs="fixations")),
+    ("clapp_nce", dict(pairs="fixations")),
+    ("lpl", dict(pairs="fixations", optimizer="sgd", bias=False)),  # (its defaults: adam, biases)
+    ("vicreg_local", dict(pairs="fixations", optimizer="sgd")),     # (its default: adam)
     ("oja", {}), ("bcm", {}),
 ])
-def test_self_supervised_rules_on_fixations_agree(rule, changes):
-    check(Model.for_rule(rule, arch="fc", width=5, **changes), G3, n=12)  # 3 fixations of 4
+@pytest.mark.parametrize("arch", ["fc", "lcn"])  # lcn: several positions below the top layer
+def test_self_supervised_rules_on_fixations_agree(rule, changes, arch):
+    check(Model.for_rule(rule, arch=arch, width=5, **changes), G3, n=12)  # 3 fixations of 4
+
+
+# A hand-made rule that reads every per-position and per-channel reduction and the population
+# constants (nested: a mean over positions of sums over channels).
+REDUCING = Rule(
+    name="reducing_bp",
+    summary="backprop with per-position and per-channel signals (a test of the reductions)",
+    hidden="""
+        cs = channel_sum(r * r_ctx) : 1
+        pm = position_mean(r) : 1
+        pcs = position_mean(channel_sum(r)) : 1
+        delta = fprime(a) * (fb + 0.3 * cs / channels - 0.2 * positions * (r - pm) + negatives * 0.1 * pcs * positive) : 1
+    """,
+    output="delta = err : 1",
+    pathways=[Pathway("fb", "transpose", "w * delta_post")],
+    update="-delta_post * r_pre",
+)
+
+
+def test_channel_sums_and_position_means_agree_with_several_positions():
+    model = Model.for_rule(REDUCING, arch="lcn", width=3, pairs="fixations", lr=0.05)
+    shapes = model.architecture(G3).population_shapes
+    assert shapes[1][0] > 1 and shapes[2][0] > 1  # several positions below the top layer
+    result = check(model, G3, n=12)
+    moved = {d.name for d in result.differences if d.kind == "synapses"}
+    assert {"s0_w", "s1_w", "s2_w"} <= moved
+    net = Brian2Model(model, G3, *stream_arrays(epoch_stream(G3, 4)))
+    for l in (1, 2):  # one modulator neuron per position, one per channel, each to its units
+        positions, channels = shapes[l]
+        assert net.modulators[f"mod{l}_positions"].N == positions
+        assert net.modulators[f"mod{l}_channels"].N == channels
+        gather = net.plans[f"l{l}_red0_gather"]
+        assert list(gather.j) == [i // channels for i in range(positions * channels)]
+    assert "negatives" not in net.groups[1].equations["delta"].expr.code  # written in: 1/(T-1)
 
 
 def test_the_engines_really_learn_and_disagree_when_they_should():

@@ -147,6 +147,15 @@ def _population_reads(rule: Rule, var: str, side: str, reads: dict, seen: set, o
             if node.func.id in ("layer_sum", "layer_mean"):
                 reads[f"{var} (layer-wide)"] = Read(f"{var}_{side}", "modulatory",
                                                     f"{var}: one value per layer ({node.func.id})")
+            if node.func.id == "channel_sum":
+                reads[f"{var} (per position)"] = Read(f"{var}_{side}", "modulatory",
+                                                      f"{var}: one value per position, shared by "
+                                                      "the units that see the same patch "
+                                                      "(channel_sum)")
+            if node.func.id == "position_mean":
+                reads[f"{var} (pooled)"] = Read(f"{var}_{side}", "modulatory",
+                                                f"{var}: one value per channel, averaged over the "
+                                                "layer's positions (position_mean)")
             if node.func.id == "batch_mean":
                 reads[f"{var} (batch)"] = Read(f"{var}_{side}", "trace", f"{var}: a per-unit average "
                                                "over the presentations of the minibatch")

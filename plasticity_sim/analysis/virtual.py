@@ -41,7 +41,8 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
     functions = {"f": f, "fprime": fp, "int": lambda x: np.asarray(x, dtype=float),
                  "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
                  "tanh": np.tanh, "clip": np.clip, "batch_mean": lambda x: x,
-                 "layer_sum": lambda x: x, "layer_mean": lambda x: x, "pi": math.pi}
+                 "layer_sum": lambda x: x, "layer_mean": lambda x: x,
+                 "channel_sum": lambda x: x, "position_mean": lambda x: x, "pi": math.pi}
     a_post = np.asarray(a_post, dtype=float)
     post = {"a": a_post, "r": f(a_post), "a_ctx": np.asarray(REFERENCE["a_ctx"]),
             "r_ctx": f(np.asarray(REFERENCE["a_ctx"])), "positive": np.asarray(REFERENCE["positive"])}
@@ -55,7 +56,10 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
         base = post.get(third, 1.0)
         clamped[third] = np.asarray(base) * modulator if third in post else np.asarray(modulator)
         post[third] = clamped[third]
-    namespace = {**functions, **{k: float(v) for k, v in rule.params.items()}}
+    # one position of a layer of two channels (a covariance needs two), one negative pair
+    # per positive one
+    namespace = {**functions, "positions": 1.0, "channels": 2.0, "negatives": 1.0,
+                 **{k: float(v) for k, v in rule.params.items()}}
     for eq in rule.hidden_equations:
         if eq.name in clamped:
             continue

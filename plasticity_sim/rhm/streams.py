@@ -126,11 +126,13 @@ def epoch_stream(grammar: Grammar, P: int, epochs: int = 1, sample_seed: int = 0
 
 
 def view_stream(grammar: Grammar, P: int, k: int, epochs: int = 1, sample_seed: int = 0,
-                stream_seed: int = 0, fresh: bool = True) -> Stream:
+                stream_seed: int = 0, fresh: bool = True, tag: str = "") -> Stream:
     """Pairs (training tree, view sharing its latents at levels <= k). With ``fresh`` each
     epoch draws new views; without, the views of the first epoch come back every epoch (a
-    fixed set of 2P inputs)."""
-    return _build("views", grammar, P, epochs, sample_seed, stream_seed, k=k, T=2, fresh=fresh)
+    fixed set of 2P inputs). Streams with different ``tag`` draw independent views of the
+    same training trees, in the same order (views of several levels)."""
+    return _build("views", grammar, P, epochs, sample_seed, stream_seed, k=k, T=2, fresh=fresh,
+                  tag=tag)
 
 
 def fixation_stream(grammar: Grammar, P: int, k: int, T: int, epochs: int = 1,
@@ -148,7 +150,7 @@ def make_stream(kind: str, grammar: Grammar, **params) -> Stream:
     return builders[kind](grammar, **params)
 
 
-def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True) -> Stream:
+def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True, tag="") -> Stream:
     P = require_int("P", P, minimum=1)
     epochs = require_int("epochs", epochs, minimum=1)
     stream_seed = require_int("stream_seed", stream_seed, minimum=0)
@@ -164,7 +166,7 @@ def _build(kind, grammar, P, epochs, sample_seed, stream_seed, k, T, fresh=True)
         perm = _permutation(stream_seed, e, P)
         if redraws_per_tree and (fresh or e == 0):
             base = train.take(np.repeat(perm, redraws_per_tree))
-            parts.append(redraw_below(base, k, generator(stream_seed, "rhm.stream.redraw", e)))
+            parts.append(redraw_below(base, k, generator(stream_seed, "rhm.stream.redraw" + tag, e)))
             redrawn = n_pool + np.arange(P * redraws_per_tree).reshape(P, redraws_per_tree)
             n_pool += P * redraws_per_tree
             first_rows = np.empty_like(redrawn)

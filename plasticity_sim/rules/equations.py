@@ -19,10 +19,17 @@ from ..errors import ParameterError
 
 #: Functions an expression may call (Brian2's names, plus the population-level ones).
 FUNCTIONS = {"exp", "log", "sqrt", "abs", "sign", "tanh", "sin", "cos", "int", "clip",
-             "floor", "ceil", "f", "fprime", "batch_mean", "layer_sum", "layer_mean"}
-#: Reductions: batch_mean over the presentations of a minibatch (per unit), layer_sum and
-#: layer_mean over the units of a population (per presentation: a layer-wide signal).
-REDUCTIONS = {"batch_mean", "layer_sum", "layer_mean"}
+             "floor", "ceil", "f", "fprime", "batch_mean", "layer_sum", "layer_mean",
+             "channel_sum", "position_mean"}
+#: Reductions: batch_mean over the presentations of a minibatch (per unit); layer_sum and
+#: layer_mean over the units of a population (per presentation: a layer-wide signal);
+#: channel_sum over the channels at one position (per presentation and position: a local
+#: signal of the units that see the same patch); position_mean over the positions of one
+#: channel (per presentation and channel: average pooling).
+REDUCTIONS = {"batch_mean", "layer_sum", "layer_mean", "channel_sum", "position_mean"}
+#: Constants of a hidden population that its equations may read: its number of positions and
+#: of channels, and the stream's negative pairs per positive pair (``negatives``).
+POPULATION_CONSTANTS = {"positions", "channels", "negatives"}
 
 _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call, ast.Name,
             ast.Constant, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub,

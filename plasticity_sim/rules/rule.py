@@ -9,8 +9,10 @@ forward pass of the context input):
    ``direct`` pathways, then evaluates ``hidden`` and its ``lateral`` pathways in the order
    their dependencies allow. It knows ``a``, ``r``; with pairs, ``a_ctx``, ``r_ctx`` (the
    context's drive and rate) and ``positive`` (1 for a positive pair, 0 for a negative);
-   its ``state`` variables; ``f(.)``, ``fprime(.)``, ``batch_mean(.)``, ``layer_sum(.)``
-   and ``layer_mean(.)``;
+   its ``state`` variables; the constants ``positions`` and ``channels`` (its shape) and
+   ``negatives`` (negative pairs per positive pair in the stream); ``f(.)``, ``fprime(.)``,
+   and the reductions ``batch_mean(.)``, ``layer_sum(.)``, ``layer_mean(.)``,
+   ``channel_sum(.)`` (per position) and ``position_mean(.)`` (per channel);
 3. every forward projection changes by ``update`` (``readout_update`` for the readout) and
    every plastic pathway by its own ``update``: per-presentation changes in Brian2
    synaptic syntax, averaged over a minibatch, scaled by the learning rate (``rate="lr"``)
@@ -37,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from .equations import FUNCTIONS, names_in, parse_equations, parse_expression
+from .equations import FUNCTIONS, POPULATION_CONSTANTS, names_in, parse_equations, parse_expression
 
 ROUTES = ("transpose", "direct", "lateral", "lateral_T")
 RATES = ("lr", "direct")
@@ -126,7 +128,8 @@ class Rule:
         parse_expression(self.update, where=f"rule {self.name!r} update")
         if self.readout_update is not None:
             parse_expression(self.readout_update, where=f"rule {self.name!r} readout_update")
-        reserved = FUNCTIONS | OUTPUT_BUILTINS | PAIR_BUILTINS | PROJECTION_CONSTANTS | {"w", "eye"}
+        reserved = (FUNCTIONS | OUTPUT_BUILTINS | PAIR_BUILTINS | PROJECTION_CONSTANTS
+                    | POPULATION_CONSTANTS | {"w", "eye"})
         clash = set(self.params) & reserved
         if clash:
             raise ParameterError("params", f"rule {self.name!r}: {sorted(clash)} are reserved names")
@@ -176,6 +179,10 @@ class Rule:
         read = set().union(*(names_in(parse_expression(t)) for t in texts))
         pair_names = PAIR_BUILTINS | {n + suffix for n in PAIR_BUILTINS for suffix in ("_pre", "_post")}
         return bool(read & pair_names)
+
+    def reads_constant(self, name: str) -> bool:
+        """Whether a hidden or state equation reads the population constant ``name``."""
+        return any(name in names_in(eq.tree) for eq in self.hidden_equations + self.state_equations)
 
     def with_params(self, **params) -> "Rule":
         unknown = set(params) - set(self.params)

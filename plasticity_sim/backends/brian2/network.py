@@ -3,8 +3,12 @@
 One NeuronGroup per population (neuron i = position * channels + channel), one Synapses
 per projection with the forward drive as a summed variable (``a_post = w * r_pre``), every
 pathway as its own summed variable (a transposed pathway targets the pre-synaptic side of
-the projection above: ``fb_pre = w * delta_post``), layer-wide reductions through a
-one-neuron modulator group, and the rule's updates as per-synapse code.
+the projection above: ``fb_pre = w * delta_post``), population reductions through modulator
+groups (``mod{l}``: one neuron for a layer-wide one; ``mod{l}_positions``: one neuron per
+position for ``channel_sum``; ``mod{l}_channels``: one per channel for ``position_mean``),
+gathered by a summed variable and broadcast back to the units they came from, and the rule's
+updates as per-synapse code. A population's equations read its constants ``positions``,
+``channels`` and ``negatives`` as numbers.
 
 Order of operations in a time step, fixed once with explicit ``order`` values (``SCHEDULE``;
 ``Brian2Model.schedule()`` returns Brian2's own ``scheduling_summary()``):
@@ -80,9 +84,10 @@ class Brian2Model:
         self._order = SCHEDULE["signals"]
         self.plans: dict[str, _SynapsePlan] = {}
         self.eq_reductions: dict[int, dict] = {}
+        self._modulator_specs: dict[str, tuple] = {}  # modulator name -> (population, over)
         self.groups = [self._input_group()] + [self._hidden_group(l) for l in range(1, self.out)]
         self.groups.append(self._output_group())
-        self.modulators: dict[int, b2.NeuronGroup] = {}
+        self.modulators: dict[str, b2.NeuronGroup] = {}
         self._plan()
         self.synapses = {key: self._make(key, plan) for key, plan in self.plans.items()}
         self._updates()
@@ -119,6 +124,12 @@ class Brian2Model:
     def _constants(self, proj) -> dict:
         return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out}
 
+    def _population_constants(self, pop: int) -> dict:
+        """What a population's own equations may read besides its variables (as in torch)."""
+        positions, channels = self.arch.population_shapes[pop]
+        return {**self.rule.params, "positions": positions, "channels": channels,
+                "negatives": self.model.pairing.negative_ratio}
+
     # --- groups ------------------------------------------------------------------------------------
     def _size(self, pop: int) -> int:
         shape = self.arch.population_shapes[pop]
@@ -143,7 +154,8 @@ class Brian2Model:
         self.eq_reductions[l] = {}
         for eq in self.rule.hidden_equations:
             before = len(reductions)
-            expr = brian_expression(eq.expr, self.act, self.rule.params, reductions, prefix=f"l{l}_")
+            expr = brian_expression(eq.expr, self.act, self._population_constants(l), reductions,
+                                    prefix=f"l{l}_")
             self.eq_reductions[l][eq.name] = reductions[before:]
             lines.append(f"{eq.name} = {expr} : 1")
         lines += [f"{red.name} : 1" for red in reductions]
@@ -159,8 +171,9 @@ class Brian2Model:
         p = "exp(a) / Z" if self.model.loss == "cross_entropy" else "a"
         lines = ["a : 1", "Z : 1", f"p = {p} : 1", "r = p : 1", "target : 1",
                  "err = p - target : 1", "learning : 1 (shared)"]
+        constants = self._population_constants(self.out)
         for eq in self.rule.output_equations:
-            lines.append(f"{eq.name} = {brian_expression(eq.expr, self.act, self.rule.params)} : 1")
+            lines.append(f"{eq.name} = {brian_expression(eq.expr, self.act, constants)} : 1")
         g = b2.NeuronGroup(self._size(self.out), "\n".join(lines), name=f"pop{self.out}",
                            namespace=self.namespace, dt=self.step)
         g.Z = 1
@@ -203,7 +216,7 @@ class Brian2Model:
                 self._add(key, f"{p.name}_post = {expr} : 1 (summed)", f"{p.name}_post")
 
     def _plan_population(self, l: int):
-        """Lateral pathways and layer reductions of population l, as dependencies allow."""
+        """Lateral pathways and reductions of population l, as dependencies allow."""
         known = set(HIDDEN_BUILTINS) | (PAIR_BUILTINS if self.pairs else set())
         known |= {p.name for p in self.rule.pathways if p.route in ("transpose", "direct")}
         known |= {eq.name for eq in self.rule.state_equations}
@@ -228,10 +241,11 @@ class Brian2Model:
         kind, thing = item
         if kind == "eq":
             reds = self.eq_reductions[l][thing.name]
-            text = brian_expression(thing.expr, self.act, self.rule.params, [], prefix="_")
+            constants = self._population_constants(l)
+            text = brian_expression(thing.expr, self.act, constants, [], prefix="_")
             reads = names_in(parse_expression(text)) - {f"_red{i}" for i in range(len(reds))}
-            for red in reds:
-                reads |= names_in(parse_expression(red.expr))
+            for red in reds:  # (a nested reduction reads the one inside it: not a variable)
+                reads |= names_in(parse_expression(red.expr)) - {r.name for r in reds}
             return reads
         owner = self._owner(thing)
         names = names_in(parse_expression(thing.expr)) - set(owner.synapses) - set(self.rule.params)
@@ -240,15 +254,30 @@ class Brian2Model:
     def _owner(self, p):
         return next(q for q in self.rule.pathways if q.name == (p.via or p.name))
 
+    #: a reduction's modulator group: name suffix, and the modulator neuron of unit i
+    #: (position * channels + channel) of a population of (positions, channels)
+    MODULATORS = {"layer": ("", lambda i, P, C: np.zeros_like(i)),
+                  "channels": ("_positions", lambda i, P, C: i // C),
+                  "positions": ("_channels", lambda i, P, C: i % C)}
+
     def _plan_reduction(self, l: int, red: Reduction):
-        names = self._hidden_names()
+        """Gather ``red.expr`` from the units of population l onto its modulator group (summed,
+        divided by the number of units reduced for a mean) and broadcast it back."""
+        names = self._hidden_names() | {r.name for reds in self.eq_reductions[l].values()
+                                        for r in reds}
         expr = suffixed(red.expr, "_pre", names)
-        scale = f" / {self._size(l)}" if red.mean else ""
-        mod = f"mod{l}"
-        self.plans[f"{red.name}_gather"] = _SynapsePlan(l, mod, None)
+        P, C = self.arch.population_shapes[l]
+        count = {"layer": P * C, "channels": C, "positions": P}[red.over]
+        scale = f" / {count}" if red.mean else ""
+        suffix, modulator_of = self.MODULATORS[red.over]
+        mod = f"mod{l}{suffix}"
+        self._modulator_specs[mod] = (l, red.over)
+        units = np.arange(P * C)
+        to = modulator_of(units, P, C)
+        self.plans[f"{red.name}_gather"] = _SynapsePlan(l, mod, None, i=units, j=to)
         self._add(f"{red.name}_gather", f"{red.name}_post = ({expr}){scale} : 1 (summed)",
                   f"{red.name}_post")
-        self.plans[f"{red.name}_broadcast"] = _SynapsePlan(mod, l, None)
+        self.plans[f"{red.name}_broadcast"] = _SynapsePlan(mod, l, None, i=to, j=units)
         self._add(f"{red.name}_broadcast", f"{red.name}_post = {red.name}_pre : 1 (summed)",
                   f"{red.name}_post")
 
@@ -272,18 +301,22 @@ class Brian2Model:
     # --- making the Synapses -------------------------------------------------------------------------
     def _group(self, ref):
         if isinstance(ref, str):  # a modulator
-            l = int(ref[3:])
-            if l not in self.modulators:
-                names = [red.name for reds in self.eq_reductions[l].values() for red in reds]
-                self.modulators[l] = b2.NeuronGroup(1, "\n".join(f"{n} : 1" for n in names), name=ref,
-                                                    dt=self.step)
-            return self.modulators[l]
+            if ref not in self.modulators:
+                l, over = self._modulator_specs[ref]
+                P, C = self.arch.population_shapes[l]
+                names = [red.name for reds in self.eq_reductions[l].values() for red in reds
+                         if red.over == over]
+                size = {"layer": 1, "channels": P, "positions": C}[over]
+                self.modulators[ref] = b2.NeuronGroup(size, "\n".join(f"{n} : 1" for n in names),
+                                                      name=ref, dt=self.step)
+            return self.modulators[ref]
         return self.groups[ref]
 
     def _make(self, key: str, plan: _SynapsePlan):
         syn = b2.Synapses(self._group(plan.source), self._group(plan.target), "\n".join(plan.lines),
                           name=key, namespace=self.namespace, dt=self.step)
-        plan.i, plan.j = self._pairs(plan)
+        if plan.i is None:  # (a reduction's are set when it is planned)
+            plan.i, plan.j = self._pairs(plan)
         syn.connect(i=plan.i, j=plan.j)  # explicit: the order is known before a standalone run
         for var, order in plan.orders.items():
             syn.summed_updaters[var].order = order
@@ -334,7 +367,8 @@ class Brian2Model:
                 else:
                     self._sgd(self.synapses[key], p.plastic_variable, expr, train.lr)
         for l in range(1, self.out):  # every new value from the old ones, then all assigned
-            code = [f"_new_{eq.name} = learning * ({brian_expression(eq.expr, self.act, self.rule.params)})"
+            constants = self._population_constants(l)
+            code = [f"_new_{eq.name} = learning * ({brian_expression(eq.expr, self.act, constants)})"
                     f" + (1 - learning) * {eq.name}" for eq in self.rule.state_equations]
             code += [f"{eq.name} = _new_{eq.name}" for eq in self.rule.state_equations]
             if code:

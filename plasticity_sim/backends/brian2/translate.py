@@ -4,9 +4,13 @@ The rule's strings are already Brian2 syntax; what remains is what Brian2 has no
 
 - ``f(x)`` and ``fprime(x)`` become the activation's own expressions with ``a`` := x;
 - ``batch_mean(x)`` is x itself: Brian2 runs one presentation at a time (a batch of one);
-- ``layer_sum(x)`` and ``layer_mean(x)`` are reductions over a population: they become a
-  variable summed onto a one-neuron modulator group and broadcast back (``Reduction``);
-- parameters and projection constants (fan_in, ...) are written in as numbers.
+- ``layer_sum(x)`` and ``layer_mean(x)`` (over the whole population), ``channel_sum(x)``
+  (over the channels at one position) and ``position_mean(x)`` (over the positions of one
+  channel) are reductions: each becomes a variable summed onto a modulator group (one
+  neuron, one per position, one per channel) and broadcast back to the units it came from
+  (``Reduction``);
+- parameters, projection constants (fan_in, ...) and population constants (positions,
+  channels, negatives) are written in as numbers.
 """
 
 from __future__ import annotations
@@ -18,13 +22,21 @@ from dataclasses import dataclass
 from ...rules.equations import parse_expression
 
 
+#: reduction -> (what it reduces over, whether it is a mean)
+REDUCTION_KINDS = {"layer_sum": ("layer", False), "layer_mean": ("layer", True),
+                   "channel_sum": ("channels", False), "position_mean": ("positions", True)}
+
+
 @dataclass(frozen=True)
 class Reduction:
-    """``name`` (a population variable) = sum (or mean) over the population of ``expr``."""
+    """``name`` (a population variable) = sum (or mean) of ``expr`` over ``over``: the whole
+    population (``"layer"``), the channels at each position (``"channels"``: one value per
+    position) or the positions of each channel (``"positions"``: one value per channel)."""
 
     name: str
     expr: str      # in the population's own names
     mean: bool
+    over: str = "layer"
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -40,11 +52,13 @@ class _Rewriter(ast.NodeTransformer):
             return _Substitute({"a": node.args[0]}).visit(copy.deepcopy(body))
         if name == "batch_mean":
             return node.args[0]
-        if name in ("layer_sum", "layer_mean"):
+        if name in REDUCTION_KINDS:
             if self.reductions is None:
-                raise ValueError("layer reductions are only allowed in neuron equations")
+                raise ValueError(f"{name}: population reductions are only allowed in the "
+                                 "equations of hidden populations")
+            over, mean = REDUCTION_KINDS[name]
             red = Reduction(f"{self.prefix}red{len(self.reductions)}", ast.unparse(node.args[0]),
-                            name == "layer_mean")
+                            mean, over)
             self.reductions.append(red)
             return ast.Name(red.name, ast.Load())
         return node
@@ -66,7 +80,7 @@ class _Substitute(ast.NodeTransformer):
 def brian_expression(text: str, activation, constants: dict, reductions: list | None = None,
                      prefix: str = "") -> str:
     """``text`` with activations inlined, batch means dropped, constants written in, and
-    layer reductions replaced by the names of their (appended) Reductions."""
+    population reductions replaced by the names of their (appended) Reductions."""
     tree = parse_expression(text)
     tree = _Rewriter(activation, constants, reductions, prefix).visit(copy.deepcopy(tree))
     return ast.unparse(ast.fix_missing_locations(tree))

@@ -36,10 +36,16 @@ class CompiledNetwork:
 
     ``context``: None (no pairs), ``"input"`` (the context is a second input, ``xc``) or
     ``"siblings"`` (each unit's context is its sibling position in the same presentation).
+    ``context_levels``: with per-layer pairs, the index into the list ``xc`` of every hidden
+    layer's context input; each is run through the layers up to the highest that reads it,
+    and a projection's update reads the pre-synaptic context rates of its post-synaptic
+    layer's context input. ``negatives``: negative pairs per positive pair (a constant the
+    equations may read).
     """
 
     def __init__(self, arch: Architecture, rule: Rule, neuron: NeuronModel,
-                 loss: str = "cross_entropy", context: str | None = None):
+                 loss: str = "cross_entropy", context: str | None = None,
+                 negatives: float = 1.0, context_levels: tuple | None = None):
         if loss not in LOSSES:
             raise ParameterError("loss", f"must be one of {', '.join(LOSSES)}; got {loss!r}")
         if context not in CONTEXTS:
@@ -48,6 +54,12 @@ class CompiledNetwork:
             raise ParameterError("pairs", f"rule {rule.name!r} learns from pairs (it reads the "
                                  "context or the pair's sign): choose views, fixations or siblings")
         self.arch, self.rule, self.neuron, self.loss, self.context = arch, rule, neuron, loss, context
+        self.negatives = float(negatives)
+        if context_levels is not None and (context != "input" or len(context_levels) != arch.depth):
+            raise ParameterError("k", f"per-layer contexts need a context input and one index per "
+                                 f"hidden layer ({arch.depth}); got {context_levels!r}")
+        #: per hidden layer, which context input (``xc[i]``) its pairs read; None: one input
+        self.context_levels = tuple(context_levels) if context_levels is not None else None
         self.projections: list[Projection] = arch.projections
         self.depth = arch.depth
         self.out = arch.depth + 1
@@ -122,6 +134,12 @@ class CompiledNetwork:
     def constants(self, proj: Projection) -> dict:
         return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out, "pi": math.pi}
 
+    def population_constants(self, pop: int) -> dict:
+        """What a population's own equations may read besides its variables."""
+        positions, channels = self.arch.population_shapes[pop]
+        return {**self.rule.params, "pi": math.pi, "positions": positions, "channels": channels,
+                "negatives": self.negatives}
+
     def _fwd_syn(self, k: int) -> dict:
         names = {"w": f"s{k}_w", **{v: f"s{k}_{v}" for v in self.rule.synapse_variables}}
         return names if k > 0 else {"w": "s0_w"}
@@ -142,7 +160,14 @@ class CompiledNetwork:
                        "ST=None, copies=1):"]
         self._emit("B = x.shape[1]")
         self._forward()
-        if self.context == "input":
+        if self.context_levels is not None:
+            for i in sorted(set(self.context_levels)):
+                top = max(l + 1 for l, j in enumerate(self.context_levels) if j == i)
+                self._forward(f"_ctx{i}", load=False, source=f"xc[{i}]", upto=top)
+            for l, i in enumerate(self.context_levels, start=1):
+                for var in ("a", "r"):
+                    self._emit(f"p{l}_{var}_ctx = p{l}_{var}_ctx{i}")
+        elif self.context == "input":
             self._forward("_ctx", load=False)
         self._pairs_and_state()
         self._output()
@@ -164,15 +189,17 @@ class CompiledNetwork:
         bias = f" + s{k}_bias.unsqueeze(1)" if self.arch.bias else ""
         return f"_proj{k}.forward(s{k}_w, p{k}_r{suffix}){bias}"
 
-    def _forward(self, suffix: str = "", load: bool = True):
-        """The forward pass of the input ``x`` (or, with suffix ``_ctx``, of ``xc``)."""
+    def _forward(self, suffix: str = "", load: bool = True, source: str | None = None,
+                 upto: int | None = None):
+        """The forward pass of the input ``x`` (or, with a suffix, of ``xc`` or ``source``)
+        through the hidden layers up to ``upto``."""
         if load:
             for name in self.synapse_specs:
                 self._emit(f"{name} = S[{name!r}]")
             self._emit("_dt = x.dtype")
-        source = "xc" if suffix else "x"
+        source = source or ("xc" if suffix else "x")
         self._emit(f"p0_r{suffix} = {source}")
-        hidden = range(1, self.out)
+        hidden = range(1, (upto or self.depth) + 1)
         if self.neuron.time_model == "euler":
             rate = self.neuron.dt / self.neuron.tau
             for l in hidden:
@@ -227,7 +254,7 @@ class CompiledNetwork:
 
     def _equation(self, pop: int, eq, where: str):
         scope = Scope(where=f"{where}, {eq.name}", own=(pop, self._known[pop]),
-                      constants={**self.rule.params, "pi": math.pi})
+                      constants=self.population_constants(pop))
         source = scope.render(eq.tree)
         if not names_in(eq.tree) - set(scope.constants):  # a constant: broadcast like `a`
             source = f"torch.full_like(p{pop}_a, {source})"
@@ -259,7 +286,7 @@ class CompiledNetwork:
     def _missing(self, layer: int, item) -> set:
         kind, thing = item
         if kind == "eq":
-            read = names_in(thing.tree) - set(self.rule.params) - {"pi"}
+            read = names_in(thing.tree) - set(self.population_constants(layer))
         else:
             syn = set(self._pathway(thing.via or thing.name).synapses)
             read = {n.removesuffix("_pre").removesuffix("_post")
@@ -337,6 +364,9 @@ class CompiledNetwork:
             where = f"rule {self.rule.name!r} update of projection {k}"
             scope = Scope(where, pre=(k, self._known[k]), post=(k + 1, self._known[k + 1]),
                           syn=self._fwd_syn(k), constants=self.constants(proj))
+            if self.context_levels is not None and not readout:  # the post layer's context input
+                i = self.context_levels[k]
+                scope.aliases = {f"p{k}_{v}_ctx": f"p{k}_{v}_ctx{i}" for v in ("a", "r")}
             terms = separate(parse_expression(text, where=where), scope.side, where)
             self._check_context_pre(terms, scope, where)
             self._emit(f"U['s{k}_w'] = {self._outer_sum(f'_proj{k}', terms, scope, k, k + 1)}")
@@ -367,7 +397,7 @@ class CompiledNetwork:
         for eq in self.rule.state_equations:
             for l in range(1, self.out):
                 scope = Scope(where=f"rule {self.rule.name!r} state {eq.name}", own=(l, self._known[l]),
-                              constants={**self.rule.params, "pi": math.pi})
+                              constants=self.population_constants(l))
                 self._emit(f"U['ST:p{l}_{eq.name}'] = _breduce({scope.render(eq.tree)} + "
                            f"torch.zeros_like(p{l}_{eq.name}))")
         self._emit(f"return U, p{self.out}_a, (locals() if want_state else None)")
@@ -444,5 +474,7 @@ class CompiledNetwork:
 
 
 def compile_network(arch: Architecture, rule: Rule, neuron: NeuronModel | None = None,
-                    loss: str = "cross_entropy", context: str | None = None) -> CompiledNetwork:
-    return CompiledNetwork(arch, rule, neuron or NeuronModel(), loss, context)
+                    loss: str = "cross_entropy", context: str | None = None,
+                    negatives: float = 1.0, context_levels: tuple | None = None) -> CompiledNetwork:
+    return CompiledNetwork(arch, rule, neuron or NeuronModel(), loss, context, negatives,
+                           context_levels)

@@ -47,45 +47,73 @@ class TrainingData:
         model, g = trainer.model, trainer.grammar
         self.trainer = trainer
         self.pairing = model.pairing
-        per_tree = self.pairing.inputs_per_tree
+        arch = trainer.net.arch
+        per_tree = self.pairing.inputs_per_tree(g, arch)
         self.n_trees = P // per_tree
         if self.n_trees < 1:
             raise ParameterError("P", f"must be >= {per_tree} with pairs = "
                                  f"{self.pairing.scheme!r} (every input counts toward P)")
+        #: per-layer views: the distinct levels, and every layer's index among them
+        self.view_levels = sorted(set(self.pairing.levels(g, arch))) \
+            if self.pairing.scheme == "views" and self.pairing.per_layer else None
         self.streams = [self.stream(seed) for seed in trainer.seeds]
-        self.P = len(self.streams[0].pool)  # inputs shown, all of them counted
+        if self.view_levels:  # one stream per level: the same trees, independent views
+            self.level_streams = [[self.stream(seed, k=k, tag=f".k{k}") for k in self.view_levels]
+                                  for seed in trainer.seeds]
+            self.streams = [streams[0] for streams in self.level_streams]
+        self.P = len(self.all_inputs(0))  # inputs shown, all of them counted
         left = max(g.n_inputs - self.P, 0)
         self.n_val = min(n_val, left // 2)
         self.n_test = min(n_test, left - self.n_val)
-        self.vals = [sample(g, self.n_val, s, exclude=st.pool, purpose="rhm.val")
-                     for s, st in zip(trainer.seeds, self.streams)] if self.n_val else []
+        pools = self.pools
+        self.vals = [sample(g, self.n_val, s, exclude=pool, purpose="rhm.val")
+                     for s, pool in zip(trainer.seeds, pools)] if self.n_val else []
         self.tests = [sample(g, self.n_test, s, purpose="rhm.test",
-                             exclude=Samples.concat([st.pool, *([v] if self.n_val else [])]))
-                      for s, st, v in zip(trainer.seeds, self.streams,
-                                          self.vals or [None] * trainer.E)] if self.n_test else []
-        self.x, self.t, self.y = trainer.encode([st.pool for st in self.streams])
+                             exclude=Samples.concat([pool, *([v] if self.n_val else [])]))
+                      for s, pool, v in zip(trainer.seeds, pools,
+                                            self.vals or [None] * trainer.E)] if self.n_test else []
+        self.x, self.t, self.y = trainer.encode(pools)
         self.per_epoch = len(self.streams[0])
         self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
-    def stream(self, seed: int, epochs: int = 1):
+    def stream(self, seed: int, epochs: int = 1, k: int | None = None, tag: str = ""):
         """The member's stream over ``epochs`` epochs (one suffices to train: later epochs'
         rows come from :func:`epoch_rows`)."""
         g = self.trainer.grammar
-        scheme, k = self.pairing.scheme, self.pairing.level(g) if self.pairing.scheme else None
+        scheme = self.pairing.scheme
+        if k is None and scheme is not None:
+            k = self.view_levels[0] if self.view_levels else self.pairing.level(g)
         if scheme == "views":
-            return view_stream(g, self.n_trees, k, epochs, seed, seed, fresh=False)
+            return view_stream(g, self.n_trees, k, epochs, seed, seed, fresh=False, tag=tag)
         if scheme == "fixations":
             return fixation_stream(g, self.n_trees, k, self.pairing.T, epochs, seed, seed,
                                    fresh=False)
         return epoch_stream(g, self.n_trees, epochs, seed, seed)
 
+    def all_inputs(self, member: int) -> Samples:
+        """Every input member ``member`` is shown: its training trees, then the views or
+        redraws (with views of several levels, each level's views in turn)."""
+        if not self.view_levels:
+            return self.streams[member].pool
+        pools = [st.pool for st in self.level_streams[member]]
+        return Samples.concat([pools[0]] + [pool.take(np.arange(self.n_trees, len(pool)))
+                                            for pool in pools[1:]])
+
     @property
     def pools(self) -> list[Samples]:
-        return [st.pool for st in self.streams]
+        return [self.all_inputs(e) for e in range(len(self.streams))]
 
     def _rows(self, epoch: int):
-        rows = [epoch_rows(st, epoch) for st in self.streams]
+        """(order, partner) of an epoch per member; with views of several levels, partner
+        is (E, presentations, levels): rows of :meth:`all_inputs`."""
         as_t = lambda a: torch.as_tensor(np.stack(a), device=self.trainer.device)  # noqa: E731
+        if self.view_levels:
+            rows = [[epoch_rows(st, epoch) for st in streams] for streams in self.level_streams]
+            order = as_t([r[0][0] for r in rows])
+            partner = as_t([np.stack([r[i][1] + i * self.n_trees for i in range(len(r))], axis=1)
+                            for r in rows])
+            return order, partner
+        rows = [epoch_rows(st, epoch) for st in self.streams]
         order = as_t([r[0] for r in rows])
         partner = as_t([r[1] for r in rows]) if self.pairing.scheme == "views" else None
         return order, partner
@@ -119,8 +147,13 @@ class TrainingData:
         B = x.shape[1]
         xc = None
         if self.pairing.scheme == "views":
-            view = self.x[self.members, partner]
-            xc = torch.cat([view] + [view.roll(j, dims=1) for j in range(1, copies)], dim=1)
+            with_negatives = lambda view: torch.cat(  # noqa: E731
+                [view] + [view.roll(j, dims=1) for j in range(1, copies)], dim=1)
+            if self.view_levels:
+                xc = [with_negatives(self.x[self.members, partner[..., i]])
+                      for i in range(len(self.view_levels))]
+            else:
+                xc = with_negatives(self.x[self.members, partner])
         sign = torch.zeros(x.shape[0], B * copies, 1, 1, dtype=x.dtype, device=x.device)
         sign[:, :B] = 1
         repeat = lambda a: torch.cat([a] * copies, dim=1)  # noqa: E731

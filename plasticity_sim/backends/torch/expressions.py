@@ -17,7 +17,7 @@ FUNC_SOURCE = {"exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "ab
                "sign": "torch.sign", "tanh": "torch.tanh", "sin": "torch.sin", "cos": "torch.cos",
                "int": "_int", "clip": "torch.clip", "floor": "torch.floor", "ceil": "torch.ceil",
                "f": "_f", "fprime": "_fp", "batch_mean": "_bmean", "layer_sum": "_lsum",
-               "layer_mean": "_lmean"}
+               "layer_mean": "_lmean", "channel_sum": "_csum", "position_mean": "_pmean"}
 MATH = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs, "tanh": math.tanh,
         "sin": math.sin, "cos": math.cos, "floor": math.floor, "ceil": math.ceil,
         "sign": lambda x: float((x > 0) - (x < 0)), "int": int, "pi": math.pi}
@@ -37,6 +37,14 @@ def _lsum(x):
 
 def _lmean(x):
     return x.mean(dim=(2, 3), keepdim=True)
+
+
+def _csum(x):
+    return x.sum(dim=3, keepdim=True)
+
+
+def _pmean(x):
+    return x.mean(dim=2, keepdim=True)
 
 
 def _breduce(x):
@@ -59,7 +67,7 @@ def _sibctx(t, copies: int, s: int):
 
 
 HELPERS = {"torch": torch, "_int": _int, "_bmean": _bmean, "_lsum": _lsum, "_lmean": _lmean,
-           "_breduce": _breduce, "_sibctx": _sibctx}
+           "_csum": _csum, "_pmean": _pmean, "_breduce": _breduce, "_sibctx": _sibctx}
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Scope:
     own: tuple | None = None       # neuron context: (population index, known variables)
     syn: dict = field(default_factory=dict)       # synaptic name -> generated name
     constants: dict = field(default_factory=dict)  # name -> number
+    aliases: dict = field(default_factory=dict)    # generated name -> the one to read instead
 
     def side(self, name: str) -> str:
         for suffix, ctx, side in (("_pre", self.pre, "pre"), ("_post", self.post, "post")):
@@ -98,7 +107,8 @@ class Scope:
     def source(self, name: str) -> str:
         side = self.side(name)
         if side == "pre":
-            return f"p{self.pre[0]}_{name[:-4]}"
+            generated = f"p{self.pre[0]}_{name[:-4]}"
+            return self.aliases.get(generated, generated)
         if side == "post":
             return f"p{self.post[0]}_{name[:-5]}"
         if side == "own":

@@ -63,10 +63,17 @@ class Trainer:
         self.dtype, self.device = resolve_dtype(dtype), resolve_device(device)
         if self.device.type == "cpu":
             keep_freed_memory()
+        arch = model.architecture(grammar)
+        context_levels = None
+        #: the view level k of every hidden layer's pairs (empty without pairs)
+        self.view_levels = ()
         if model.pairing.scheme is not None:
-            model.pairing.level(grammar)  # k must fit the grammar
-        self.net = CompiledNetwork(model.architecture(grammar), model.rule, model.neuron,
-                                   model.loss, model.pairing.context)
+            levels = self.view_levels = model.pairing.levels(grammar, arch)  # k must fit
+            if model.pairing.per_layer:
+                context_levels = tuple(sorted(set(levels)).index(k) for k in levels)
+        self.net = CompiledNetwork(arch, model.rule, model.neuron, model.loss,
+                                   model.pairing.context, model.pairing.negative_ratio,
+                                   context_levels)
         self.S = init_synapses(self.net, self.seeds, self.dtype, self.device)
         self.ST = {name: torch.full((self.E, 1, *self.net.arch.population_shapes[pop]), value,
                                     dtype=self.dtype, device=self.device)
@@ -314,6 +321,7 @@ def _recording(model, grammar, trainer, data, settings, evaluator) -> Recording:
                      rule=model.rule.name, arch=model.arch, width=model.width, P=data.P,
                      n_val=data.n_val, n_test=data.n_test, pairs=str(model.pairing.scheme),
                      evaluator=evaluator, seeds=" ".join(map(str, trainer.seeds)),
+                     view_levels=" ".join(map(str, trainer.view_levels)),
                      **{k: getattr(grammar, k) for k in ("v", "n_classes", "m", "s", "L")},
                      grammar_seed=grammar.seed, n_inputs=grammar.n_inputs_text,
                      sample_complexity_scale=grammar.sample_complexity_scale,
