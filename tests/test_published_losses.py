@@ -223,7 +223,7 @@ def test_per_layer_context_passes_feed_each_layer_and_its_update():
     U, _, st = trainer.signals(Batch(rep(x), rep(t), y, xc, positive, 2), want_state=True)
     for l, i in ((1, 2), (2, 1), (3, 0)):   # layer l's context is the view at its own level
         expected = trainer.net.represent(trainer.S, xc[i])[l - 1]
-        assert torch.equal(st[f"p{l}_r_ctx"], expected)
+        assert torch.allclose(st[f"p{l}_r_ctx"], expected, rtol=0, atol=1e-14)
     # the retrodiction term of projection 1 -> 2 reads layer 1's rates in layer 2's context
     # pass, not layer 1's own context
     W = trainer.S["s1_w"].clone().requires_grad_(True)

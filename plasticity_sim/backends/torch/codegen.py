@@ -156,19 +156,21 @@ class CompiledNetwork:
         self._lines.append("    " * indent + line)
 
     def _generate(self) -> str:
+        # With copies > 1 the batch is the B presentations, then copies - 1 blocks of negatives:
+        # x repeats the first block and the contexts' block j rolls it by j presentations.
         self._lines = ["def compute(S, x, target, want_state=False, xc=None, positive=None, "
                        "ST=None, copies=1):"]
         self._emit("B = x.shape[1]")
-        self._forward()
+        self._forward(blocks="repeat")
         if self.context_levels is not None:
             for i in sorted(set(self.context_levels)):
                 top = max(l + 1 for l, j in enumerate(self.context_levels) if j == i)
-                self._forward(f"_ctx{i}", load=False, source=f"xc[{i}]", upto=top)
+                self._forward(f"_ctx{i}", load=False, source=f"xc[{i}]", upto=top, blocks="roll")
             for l, i in enumerate(self.context_levels, start=1):
                 for var in ("a", "r"):
                     self._emit(f"p{l}_{var}_ctx = p{l}_{var}_ctx{i}")
         elif self.context == "input":
-            self._forward("_ctx", load=False)
+            self._forward("_ctx", load=False, blocks="roll")
         self._pairs_and_state()
         self._output()
         for layer in range(self.depth, 0, -1):
@@ -190,15 +192,23 @@ class CompiledNetwork:
         return f"_proj{k}.forward(s{k}_w, p{k}_r{suffix}){bias}"
 
     def _forward(self, suffix: str = "", load: bool = True, source: str | None = None,
-                 upto: int | None = None):
+                 upto: int | None = None, blocks: str | None = None):
         """The forward pass of the input ``x`` (or, with a suffix, of ``xc`` or ``source``)
-        through the hidden layers up to ``upto``."""
+        through the hidden layers up to ``upto``. With ``blocks`` (in ``compute``, whose batch
+        is ``copies`` blocks of the same presentations) only the first block is run; the
+        others are its copies (``"repeat"``: the main input) or its rolls by j presentations
+        (``"roll"``: the contexts of the negatives)."""
         if load:
             for name in self.synapse_specs:
                 self._emit(f"{name} = S[{name!r}]")
             self._emit("_dt = x.dtype")
         source = source or ("xc" if suffix else "x")
         self._emit(f"p0_r{suffix} = {source}")
+        if blocks:
+            self._emit(f"_in{suffix} = _block0({source}, copies)")
+            source = f"_in{suffix}"
+            self._emit(f"_r0{suffix} = p0_r{suffix}")
+            self._emit(f"p0_r{suffix} = {source}")
         hidden = range(1, (upto or self.depth) + 1)
         if self.neuron.time_model == "euler":
             rate = self.neuron.dt / self.neuron.tau
@@ -216,6 +226,12 @@ class CompiledNetwork:
             for l in hidden:
                 self._emit(f"p{l}_a{suffix} = {self._drive(l - 1, suffix)}")
                 self._emit(f"p{l}_r{suffix} = _f(p{l}_a{suffix})")
+        if blocks:
+            self._emit(f"p0_r{suffix} = _r0{suffix}")
+            for l in hidden:
+                for var in ("a", "r"):
+                    self._emit(f"p{l}_{var}{suffix} = _blocks(p{l}_{var}{suffix}, copies, "
+                               f"{blocks == 'roll'})")
         if not suffix:
             self._emit(f"p{self.out}_a = {self._drive(self.depth)}")
         for l in range(self.out):

@@ -47,6 +47,20 @@ def _pmean(x):
     return x.mean(dim=2, keepdim=True)
 
 
+def _block0(x, copies: int):
+    """The first of ``copies`` blocks of a batch (E, B * copies, ...)."""
+    return x if copies == 1 else x[:, :x.shape[1] // copies]
+
+
+def _blocks(t, copies: int, roll: bool):
+    """``copies`` blocks from the first: repeated, or block j rolled by j presentations."""
+    if copies == 1:
+        return t
+    if not roll:
+        return t.repeat(1, copies, *([1] * (t.dim() - 2)))
+    return torch.cat([t] + [t.roll(j, dims=1) for j in range(1, copies)], dim=1)
+
+
 def _breduce(x):
     """A state's new value: averaged over the minibatch if it still has a batch axis."""
     return x if x.shape[1] == 1 else x.mean(dim=1, keepdim=True)
@@ -67,7 +81,8 @@ def _sibctx(t, copies: int, s: int):
 
 
 HELPERS = {"torch": torch, "_int": _int, "_bmean": _bmean, "_lsum": _lsum, "_lmean": _lmean,
-           "_csum": _csum, "_pmean": _pmean, "_breduce": _breduce, "_sibctx": _sibctx}
+           "_csum": _csum, "_pmean": _pmean, "_breduce": _breduce, "_sibctx": _sibctx,
+           "_block0": _block0, "_blocks": _blocks}
 
 
 @dataclass
