@@ -25,6 +25,18 @@ class FriendlyGroup(click.Group):
             ctx.exit(130)
 
 
+
+def _view_level(value):
+    """--k: an integer, 'layer', or comma-separated integers (one per hidden layer)."""
+    if value is None or value == "layer":
+        return value
+    try:
+        levels = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"an integer, 'layer' or integers separated by commas; got "
+                                 f"{value!r}", param_hint="--k") from None
+    return levels[0] if len(levels) == 1 and "," not in value else levels
+
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="plasticity_sim")
 def main():
@@ -111,8 +123,10 @@ def parse_seeds(text: str) -> list[int]:
               help="synonymic sensitivity on N test inputs after training (0: off)")
 @click.option("--pairs", type=click.Choice(["views", "fixations", "siblings"]),
               help="pairing scheme of a self-supervised rule")
-@click.option("--k", "k", type=int,
-              help="pairs share the latents at levels <= k (default 2, at most L - 1)")
+@click.option("--k", "k", callback=lambda ctx, param, value: _view_level(value),
+              help="pairs share the latents at levels <= k (default 2, at most L - 1); "
+              "'layer': each layer at the level its units cover; or one level per layer, "
+              "comma-separated (views)")
 @click.option("--T", "T", type=int, help="presentations per fixation")
 @click.option("--negatives", type=int, help="negative pairs per positive one")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
@@ -123,6 +137,11 @@ def parse_seeds(text: str) -> list[int]:
               help="representational comparison with every level on N test inputs (0: off)")
 @click.option("--plasticity-every", type=int, default=0,
               help="plasticity statistics every N steps (0: off)")
+@click.option("--terms", default="", metavar="NAME,...",
+              help="rule parameters whose terms' share of every update is recorded, e.g. "
+              "pull,push,decorr_coeff for lpl")
+@click.option("--terms-every", type=int, default=20, show_default=True,
+              help="steps between two term attributions")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
@@ -131,7 +150,7 @@ def parse_seeds(text: str) -> list[int]:
 def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
           batch_size, n_val, n_test, evaluator, patience, alignment_every, sensitivity_samples,
           pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
-          device, dtype, out, quiet):
+          terms, terms_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
@@ -145,7 +164,8 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
                   alignment_every=alignment_every,
                   sensitivity_samples=sensitivity_samples, probes=probes,
                   representation_samples=representation_samples, plasticity_every=plasticity_every,
-                  device=device, dtype=dtype, out=out, quiet=quiet)
+                  terms=[name.strip() for name in terms.split(",") if name.strip()],
+                  terms_every=terms_every, device=device, dtype=dtype, out=out, quiet=quiet)
 
 
 @main.command()

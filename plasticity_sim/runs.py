@@ -37,7 +37,7 @@ def parse_params(items) -> dict:
 
 def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
                   sensitivity_samples, probes, device, dtype, out, quiet, representation_samples=0,
-                  plasticity_every=0, n_val=2000, evaluator="readout"):
+                  plasticity_every=0, n_val=2000, evaluator="readout", terms=(), terms_every=20):
     from .analysis.alignment import AlignmentMonitor
     from .analysis.plasticity_stats import PlasticityMonitor
     from .backends.torch.train import train
@@ -47,6 +47,10 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
     if plasticity_every:
         monitors.append(PlasticityMonitor(plasticity_every))
+    if terms:
+        from .analysis.terms import TermMonitor
+
+        monitors.append(TermMonitor(terms, terms_every))
     try:
         rec = train(model, grammar, P, seeds, n_test=n_test, n_val=n_val, evaluator=evaluator,
                     lr=lr, dtype=dtype, device=device, monitors=monitors, quiet=quiet,

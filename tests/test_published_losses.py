@@ -237,3 +237,21 @@ def test_per_layer_context_passes_feed_each_layer_and_its_update():
     loss = (torch.relu(1 - u[:, :5]).mean(2).mean(1) + torch.relu(1 + u[:, 5:]).mean(2).mean(1)).sum()
     (gW,) = torch.autograd.grad(loss, [W])
     assert relative(U["s1_w"], -gW) < 1e-10
+
+
+# --- which term drives the update ---------------------------------------------------------------
+def test_term_monitor_splits_every_update_into_its_terms():
+    from plasticity_sim.analysis.terms import TermMonitor
+    from plasticity_sim.backends.torch.train import train
+
+    model = Model.for_rule("lpl", width=6, pairs="views", k="layer", epochs=2, bias=False)
+    monitor = TermMonitor(["pull", "push", "decorr_coeff"], every=3)
+    ds = train(model, G, 120, [0, 1], n_test=0, n_val=50, probes=False, quiet=True,
+               monitors=[monitor]).to_dataset()
+    norms, cos, whole = ds.term_norm.values, ds.term_cosine.values, ds.update_norm.values
+    assert norms.shape == (2, ds.sizes["terms_checkpoint"], 3, 3) and (norms[:, 1:] > 0).all()
+    assert (norms[:, 0, :, 2] == 0).all()  # the covariance trace starts at 0
+    # LPL's update is the sum of its three terms: |U| = sum_i |U_i| cos(U_i, U)
+    assert np.allclose((norms * cos).sum(-1), whole, rtol=1e-4)
+    with pytest.raises(Exception, match="no parameters"):
+        TermMonitor(["lam1"]).start(Trainer(model, G, [0]), 1, 10)

@@ -263,7 +263,7 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             if want:  # monitors see the signals before the update, on the same weights
                 for monitor in monitors:
                     monitor.observe(trainer, step_index, epoch * data.per_epoch + batch.first,
-                                    batch.x, batch.t, U, state)
+                                    batch.x, batch.t, U, state, batch=batch)
             trainer.apply(U)
             n = batch.n
             losses.append(trainer.loss(logits[:, :n], batch.t[:, :n]))
