@@ -116,3 +116,20 @@ def test_a_file_that_is_not_a_dataset_or_a_model_is_one_clear_error(tmp_path):
         assert result.exit_code == 2 and "is not a readable netCDF or zarr dataset" in result.output
     result = CliRunner().invoke(main, ["rules", "--model", str(good)])   # binary, not TOML
     assert result.exit_code == 2 and "is not a TOML model file" in result.output
+
+
+@pytest.mark.parametrize("k, levels", [("layer", "2 1 1"), ("2,1,0", "2 1 0"), ("1", "1 1 1")])
+def test_train_takes_per_layer_view_levels(k, levels, tmp_path):
+    out = tmp_path / "r.nc"
+    result = CliRunner().invoke(main, ["train", "--rule", "clapp", "--pairs", "views", "--k", k,
+                                       "--negatives", "1", *GRAMMAR, "--P", "60", "--seeds", "0",
+                                       "--epochs", "1", "--width", "4", "--n-test", "20",
+                                       "--no-probes", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert xr.load_dataset(out).attrs["view_levels"] == levels
+
+
+def test_a_bad_view_level_is_one_clear_error():
+    result = CliRunner().invoke(main, ["train", "--rule", "clapp", "--pairs", "views", "--k",
+                                       "two", *GRAMMAR, "--P", "60", "--out", "x.nc"])
+    assert result.exit_code == 2 and "--k: an integer, 'layer'" in result.output
