@@ -86,8 +86,11 @@ class Training:
 #: accuracy with seeds that no reported result uses (experiments/learning_rates.toml and
 #: learning_rates_more.toml; README, "Defaults"): CNN width 128, batch 32, momentum 0.9;
 #: L = 2 at v = n_c = m = 8, L = 3 and 4 at v = n_c = m = 4. A depth outside the table
-#: takes the nearest one. clapp_nce and clapp_top take CLAPP's rates and oja and bcm keep
-#: their earlier ones: no search has been run for them.
+#: takes the nearest one. clapp, lpl and vicreg_local as published were searched at L = 3
+#: with their pairing (experiments/ssl_published_search.toml); clapp's other depths keep
+#: the layer-wide CLAPP's rates (not searched for it); clapp_nce and clapp_top take the
+#: layer-wide CLAPP's rates and oja and bcm keep their earlier ones: no search has been run
+#: for them.
 DEFAULT_LR: dict[str, dict[int, float]] = {
     "bp": {2: 0.1, 3: 0.1, 4: 0.1},
     "bp_nomask": {2: 0.1, 3: 0.1, 4: 0.03},
@@ -99,8 +102,8 @@ DEFAULT_LR: dict[str, dict[int, float]] = {
     "clapp_layer": {2: 0.1, 3: 0.1, 4: 0.1},
     "clapp_nce": {2: 0.1, 3: 0.1, 4: 0.1},
     "clapp_top": {2: 0.1, 3: 0.1, 4: 0.1},
-    "lpl": {3: 0.0003},
-    "vicreg_local": {3: 0.0003},
+    "lpl": {3: 0.0001},
+    "vicreg_local": {3: 0.001},
     "oja": {3: 0.0001},
     "bcm": {3: 0.00001},
 }
@@ -119,13 +122,16 @@ def default_lr(rule: str, L: int) -> float:
 
 #: Per-rule defaults besides the learning rate (README, "Defaults"). DRTP's hidden updates
 #: never vanish (the target does not go to zero as the error does), so ReLU units grow
-#: without bound under it; it gets saturating tanh units by default. LPL learns with Adam,
-#: as its published code does.
+#: without bound under it; it gets saturating tanh units by default. CLAPP contrasts 16
+#: negatives (its public code's default). LPL learns with Adam, biases and weight decay as
+#: its public code does; VICReg-local with Adam (the paper's LARS is not built). LPL and
+#: VICReg-local pair views at k = 1, CLAPP at k = 2: each the pairing chosen on validation
+#: (experiments/ssl_published_search.toml).
 RULE_DEFAULTS: dict[str, dict] = {
     "drtp": dict(activation="tanh"),
     "clapp": dict(negatives=16),
-    "lpl": dict(optimizer="adam", negatives=0, bias=True, weight_decay=1.5e-6),
-    "vicreg_local": dict(optimizer="adam", negatives=0),
+    "lpl": dict(optimizer="adam", negatives=0, bias=True, weight_decay=1.5e-6, k=1),
+    "vicreg_local": dict(optimizer="adam", negatives=0, k=1),
     "oja": dict(readout_lr=0.05),
     "bcm": dict(readout_lr=0.05),
 }
