@@ -38,6 +38,7 @@ searches: $(STAMP)
 	$(SIM) sweep experiments/views_k_deep.toml --out $(RESULTS)/views_k_deep
 	$(SIM) sweep experiments/learning_rates.toml --out $(RESULTS)/learning_rates
 	$(SIM) sweep experiments/learning_rates_more.toml --out $(RESULTS)/learning_rates_more
+	$(SIM) sweep experiments/ssl_published_search.toml --out $(RESULTS)/ssl_published_search
 
 # The depth scan: the part that fits 2 cores (v = 4 with P <= 8192, and v = 8 at L = 2);
 # the rest runs unchanged with --scheduler
@@ -48,7 +49,7 @@ scaling: $(STAMP)
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches
 	for e in sample_complexity masking sensitivity representation self_supervised_uniform \
-			self_supervised_structured; do \
+			self_supervised_published self_supervised_structured; do \
 		$(SIM) sweep experiments/$$e.toml --out $(RESULTS)/$$e || exit 1; done
 	$(MAKE) scaling
 
