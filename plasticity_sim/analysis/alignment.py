@@ -43,7 +43,7 @@ class AlignmentMonitor:
     def wants(self, step: int) -> bool:
         return step % self.every == 0
 
-    def observe(self, trainer, step, presentation, x, t, U, state, batch=None):
+    def observe(self, trainer, step, presentation, x, t, U, state):
         U_bp, _, state_bp = self.bp.compute(trainer.S, x, t, True)
         frozen = ~trainer.active.bool().cpu().numpy()  # a stopped network has nothing to align
         self.presentations.append(presentation)

@@ -36,7 +36,7 @@ class PlasticityMonitor:
     def wants(self, step: int) -> bool:
         return step % self.every == 0
 
-    def observe(self, trainer, step, presentation, x, t, U, state, batch=None):
+    def observe(self, trainer, step, presentation, x, t, U, state):
         if state is None:
             return
         lr = torch.as_tensor(trainer.lr, dtype=torch.float64)

@@ -41,7 +41,8 @@ class TermMonitor:
     def wants(self, step: int) -> bool:
         return step % self.every == 0
 
-    def observe(self, trainer, step, presentation, x, t, U, state, batch=None):
+    def observe(self, trainer, step, presentation, x, t, U, state):
+        batch = getattr(trainer, "batch", None)  # set by train() before every observation
         if batch is None:
             return
         parts = []

@@ -261,9 +261,10 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             want = any(m.wants(step_index) for m in monitors)
             U, logits, state = trainer.signals(batch, want)
             if want:  # monitors see the signals before the update, on the same weights
+                trainer.batch = batch  # the whole batch (contexts, pair signs) for monitors
                 for monitor in monitors:
                     monitor.observe(trainer, step_index, epoch * data.per_epoch + batch.first,
-                                    batch.x, batch.t, U, state, batch=batch)
+                                    batch.x, batch.t, U, state)
             trainer.apply(U)
             n = batch.n
             losses.append(trainer.loss(logits[:, :n], batch.t[:, :n]))
