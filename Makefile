@@ -49,7 +49,7 @@ scaling: $(STAMP)
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches
 	for e in sample_complexity masking sensitivity representation self_supervised_uniform \
-			self_supervised_published self_supervised_structured; do \
+			self_supervised_published self_supervised_published_v8 self_supervised_structured; do \
 		$(SIM) sweep experiments/$$e.toml --out $(RESULTS)/$$e || exit 1; done
 	$(MAKE) scaling
 
