@@ -14,6 +14,9 @@ from plasticity_sim.network.neurons import NeuronModel
 from plasticity_sim.rhm import Grammar, sample
 from plasticity_sim.rules.registry import get_rule
 
+from . import pairs
+from .pairs import layer_inputs
+
 G = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
 
 
@@ -23,24 +26,7 @@ def make(rule, arch="cnn", **changes):
 
 
 def pair_batch(trainer, negatives=0, n=7):
-    """n presentations with their views as contexts, then ``negatives`` blocks pairing each
-    presentation with the view of the one j slots back."""
-    copies = 1 + negatives
-    x, t, y = trainer.encode([sample(G, n, seed=s) for s in (3, 4)])
-    xc, _, _ = trainer.encode([sample(G, n, seed=s) for s in (5, 6)])
-    xc = torch.cat([xc] + [xc.roll(j, dims=1) for j in range(1, copies)], dim=1)
-    positive = torch.zeros(2, n * copies, 1, 1, dtype=torch.float64)
-    positive[:, :n] = 1
-    rep = lambda a: torch.cat([a] * copies, dim=1)  # noqa: E731
-    return Batch(rep(x), rep(t), y, xc, positive, copies)
-
-
-def below(trainer, batch):
-    """Rates of every population for the main and the context input, detached."""
-    with torch.no_grad():
-        main = [batch.x] + trainer.net.represent(trainer.S, batch.x)
-        ctx = [batch.xc] + trainer.net.represent(trainer.S, batch.xc)
-    return main, ctx
+    return pairs.pair_batch(trainer, G, 1 + negatives, n)
 
 
 def relative(a, b):
@@ -80,7 +66,7 @@ def test_clapp_equals_autograd_of_the_per_position_hinge(arch, retrodiction):
             trainer.S[name].normal_(0, 0.3)
     batch = pair_batch(trainer, negatives)
     U, _, _ = trainer.signals(batch)
-    main, ctx = below(trainer, batch)
+    main, ctx = layer_inputs(trainer, batch)
     n = batch.n
     for l in range(1, trainer.net.out):
         W = trainer.S[f"s{l - 1}_w"].clone().requires_grad_(True)
@@ -129,7 +115,7 @@ def test_lpl_equals_autograd_of_its_published_loss(arch, pooled):
     batch.positive[:, 1] = 0  # one pair across a saccade: its predictive term is off
     settle_traces(trainer, batch)
     U, _, _ = trainer.signals(batch)
-    main, ctx = below(trainer, batch)
+    main, ctx = layer_inputs(trainer, batch)
     for l in range(1, trainer.net.out):
         W = trainer.S[f"s{l - 1}_w"].clone().requires_grad_(True)
         b = trainer.S[f"s{l - 1}_bias"].clone().requires_grad_(True)
@@ -164,7 +150,7 @@ def test_vicreg_equals_autograd_of_its_published_loss(arch, pooled):
     batch = pair_batch(trainer, n=9)
     settle_traces(trainer, batch)
     U, _, _ = trainer.signals(batch)
-    main, ctx = below(trainer, batch)
+    main, ctx = layer_inputs(trainer, batch)
 
     def variance_term(h):
         Z = features(h, pooled) if pooled else h

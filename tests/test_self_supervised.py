@@ -12,6 +12,9 @@ from plasticity_sim.backends.torch.train import Trainer, train
 from plasticity_sim.model import Model
 from plasticity_sim.rhm import Grammar, sample
 
+from . import pairs
+from .pairs import layer_inputs
+
 G = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
 G8 = Grammar(v=8, n_classes=8, m=4, s=2, L=3, seed=1)
 
@@ -23,22 +26,7 @@ def make(rule, arch="cnn", pairs="views", **changes):
 
 
 def pair_batch(trainer, copies=2, n=5):
-    """A batch of n presentations with views as contexts, plus negatives."""
-    x, t, y = trainer.encode([sample(G, n, seed=s) for s in (3, 4)])
-    xc, _, _ = trainer.encode([sample(G, n, seed=s) for s in (5, 6)])
-    xc = torch.cat([xc] + [xc.roll(j, dims=1) for j in range(1, copies)], dim=1)
-    positive = torch.zeros(2, n * copies, 1, 1, dtype=torch.float64)
-    positive[:, :n] = 1
-    rep = lambda a: torch.cat([a] * copies, dim=1)  # noqa: E731
-    return Batch(rep(x), rep(t), y, xc, positive, copies)
-
-
-def layer_inputs(trainer, batch):
-    """Rates of every population for the main and the context input, detached."""
-    with torch.no_grad():
-        main = [batch.x] + trainer.net.represent(trainer.S, batch.x)
-        ctx = [batch.xc] + trainer.net.represent(trainer.S, batch.xc) if batch.xc is not None else None
-    return main, ctx
+    return pairs.pair_batch(trainer, G, copies, n)
 
 
 def grads_of(loss, params):

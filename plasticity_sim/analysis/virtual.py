@@ -58,8 +58,8 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
         post[third] = clamped[third]
     # one position of a layer of two channels (a covariance needs two), one negative pair
     # per positive one
-    namespace = {**functions, "positions": 1.0, "channels": 2.0, "negatives": 1.0,
-                 **{k: float(v) for k, v in rule.params.items()}}
+    namespace = {**functions, **{k: float(v) for k, v in
+                                 rule.population_constants((1, 2), negatives=1).items()}}
     for eq in rule.hidden_equations:
         if eq.name in clamped:
             continue

@@ -180,6 +180,13 @@ class Rule:
         pair_names = PAIR_BUILTINS | {n + suffix for n in PAIR_BUILTINS for suffix in ("_pre", "_post")}
         return bool(read & pair_names)
 
+    def population_constants(self, shape: tuple, negatives: float) -> dict:
+        """What the equations of a population of shape (positions, channels) may read
+        besides its variables: the rule's parameters and the population constants."""
+        positions, channels = shape
+        return {**self.params, "positions": positions, "channels": channels,
+                "negatives": float(negatives)}
+
     def reads_constant(self, name: str) -> bool:
         """Whether a hidden or state equation reads the population constant ``name``."""
         return any(name in names_in(eq.tree) for eq in self.hidden_equations + self.state_equations)

@@ -27,12 +27,21 @@ CONTRASTIVE_SIGNALS = """
 """
 CONTRASTIVE_UPDATE = "delta_post * r_pre + retrodiction * delta_ctx_post * r_ctx_pre"
 
+
+def predictive_rule(name: str, summary: str, score: str, reference: str) -> Rule:
+    """A contrastive rule with CLAPP's predictor: ``score`` defines u and the third factor
+    gamma; the dendritic signals, the retrodiction term and the local readout are shared."""
+    return Rule(name=name, family="self_supervised", summary=summary,
+                hidden=score + CONTRASTIVE_SIGNALS, pathways=PREDICTOR, update=CONTRASTIVE_UPDATE,
+                params={"retrodiction": 1.0}, third_factor="gamma", reference=reference,
+                **LOCAL_READOUT)
+
+
 # The published hinge, averaged over positions, with the positive pair and the mean of the
 # negatives weighted equally (the engine averages over all pairs of a minibatch: the factor
 # 1 + negatives and the 1/negatives undo that).
-CLAPP = Rule(
-    name="clapp",
-    family="self_supervised",
+CLAPP = predictive_rule(
+    "clapp",
     summary="CLAPP as published: at every position p a score u_p = z_p^T W_pred c_p (W_pred a "
             "1x1 projection shared over positions); hinge max(0, 1 - u_p) on positives, "
             "max(0, 1 + u_p) on negatives, averaged over positions, the positive and the mean "
@@ -41,52 +50,35 @@ CLAPP = Rule(
             "retrodiction term, unless the context is fixed). Negatives: the context of "
             "another tree of the minibatch at the same position (the public code's "
             "sample_negs_locally_same_everywhere option; its default draws a random location)",
-    hidden="""
+    score="""
         u = channel_sum(r * pred) : 1                                 # z_p . W_pred c_p
         gamma = (1 + negatives) * (positive * int(u < 1) - (1 - positive) * int(u > -1) / negatives) / positions : 1
-    """ + CONTRASTIVE_SIGNALS,
-    pathways=PREDICTOR,
-    update=CONTRASTIVE_UPDATE,
-    params={"retrodiction": 1.0},
-    third_factor="gamma",
+    """,
     reference="Illing, Ventura, Bellec, Gerstner, NeurIPS 2021 (EPFL-LCN/pub-illing2021-neurips)",
-    **LOCAL_READOUT,
 )
 
-CLAPP_LAYER = Rule(
-    name="clapp_layer",
-    family="self_supervised",
+CLAPP_LAYER = predictive_rule(
+    "clapp_layer",
     summary="CLAPP with one score per layer: u = z^T W_pred c summed over every position, one "
             "gamma in {+1, -1, 0} for the whole layer; each pair (positive or negative) "
             "weighted alike. The library's CLAPP before the published per-position score",
-    hidden="""
+    score="""
         u = layer_sum(r * pred) : 1                                   # z . W_pred c
         gamma = positive * int(u < 1) - (1 - positive) * int(u > -1) : 1
-    """ + CONTRASTIVE_SIGNALS,
-    pathways=PREDICTOR,
-    update=CONTRASTIVE_UPDATE,
-    params={"retrodiction": 1.0},
-    third_factor="gamma",
+    """,
     reference="Illing, Ventura, Bellec, Gerstner, NeurIPS 2021",
-    **LOCAL_READOUT,
 )
 
-CLAPP_NCE = Rule(
-    name="clapp_nce",
-    family="self_supervised",
+CLAPP_NCE = predictive_rule(
+    "clapp_nce",
     summary="graded contrastive rule: CLAPP's score with a logistic (noise-contrastive) loss, "
             "-log s(u) on positives and -log s(-u) on each of several negatives; third factor "
             "gamma = positive - s(u), graded instead of CLAPP's {+1, -1, 0}",
-    hidden="""
+    score="""
         u = layer_sum(r * pred) : 1
         gamma = positive - 1 / (1 + exp(-u)) : 1
-    """ + CONTRASTIVE_SIGNALS,
-    pathways=PREDICTOR,
-    update=CONTRASTIVE_UPDATE,
-    params={"retrodiction": 1.0},
-    third_factor="gamma",
+    """,
     reference="Gutmann and Hyvarinen 2010 (NCE); Oord et al. 2018 (InfoNCE); Illing et al. 2021",
-    **LOCAL_READOUT,
 )
 
 CLAPP_TOP = Rule(

@@ -126,9 +126,8 @@ class Brian2Model:
 
     def _population_constants(self, pop: int) -> dict:
         """What a population's own equations may read besides its variables (as in torch)."""
-        positions, channels = self.arch.population_shapes[pop]
-        return {**self.rule.params, "positions": positions, "channels": channels,
-                "negatives": self.model.pairing.negative_ratio}
+        return self.rule.population_constants(self.arch.population_shapes[pop],
+                                              self.model.pairing.negative_ratio)
 
     # --- groups ------------------------------------------------------------------------------------
     def _size(self, pop: int) -> int:
@@ -254,11 +253,15 @@ class Brian2Model:
     def _owner(self, p):
         return next(q for q in self.rule.pathways if q.name == (p.via or p.name))
 
-    #: a reduction's modulator group: name suffix, and the modulator neuron of unit i
-    #: (position * channels + channel) of a population of (positions, channels)
-    MODULATORS = {"layer": ("", lambda i, P, C: np.zeros_like(i)),
-                  "channels": ("_positions", lambda i, P, C: i // C),
-                  "positions": ("_channels", lambda i, P, C: i % C)}
+    #: a reduction's modulator group, per what it reduces over, for a population of P
+    #: positions x C channels: name suffix, the modulator neuron of unit i (position * C +
+    #: channel), the group's size, and the number of units a mean divides by
+    MODULATORS = {"layer": ("", lambda i, P, C: np.zeros_like(i), lambda P, C: 1,
+                            lambda P, C: P * C),
+                  "channels": ("_positions", lambda i, P, C: i // C, lambda P, C: P,
+                               lambda P, C: C),
+                  "positions": ("_channels", lambda i, P, C: i % C, lambda P, C: C,
+                                lambda P, C: P)}
 
     def _plan_reduction(self, l: int, red: Reduction):
         """Gather ``red.expr`` from the units of population l onto its modulator group (summed,
@@ -267,9 +270,8 @@ class Brian2Model:
                                         for r in reds}
         expr = suffixed(red.expr, "_pre", names)
         P, C = self.arch.population_shapes[l]
-        count = {"layer": P * C, "channels": C, "positions": P}[red.over]
-        scale = f" / {count}" if red.mean else ""
-        suffix, modulator_of = self.MODULATORS[red.over]
+        suffix, modulator_of, _, count = self.MODULATORS[red.over]
+        scale = f" / {count(P, C)}" if red.mean else ""
         mod = f"mod{l}{suffix}"
         self._modulator_specs[mod] = (l, red.over)
         units = np.arange(P * C)
@@ -306,7 +308,7 @@ class Brian2Model:
                 P, C = self.arch.population_shapes[l]
                 names = [red.name for reds in self.eq_reductions[l].values() for red in reds
                          if red.over == over]
-                size = {"layer": 1, "channels": P, "positions": C}[over]
+                size = self.MODULATORS[over][2](P, C)
                 self.modulators[ref] = b2.NeuronGroup(size, "\n".join(f"{n} : 1" for n in names),
                                                       name=ref, dt=self.step)
             return self.modulators[ref]

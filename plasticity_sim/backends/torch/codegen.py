@@ -136,9 +136,8 @@ class CompiledNetwork:
 
     def population_constants(self, pop: int) -> dict:
         """What a population's own equations may read besides its variables."""
-        positions, channels = self.arch.population_shapes[pop]
-        return {**self.rule.params, "pi": math.pi, "positions": positions, "channels": channels,
-                "negatives": self.negatives}
+        return {**self.rule.population_constants(self.arch.population_shapes[pop], self.negatives),
+                "pi": math.pi}
 
     def _fwd_syn(self, k: int) -> dict:
         names = {"w": f"s{k}_w", **{v: f"s{k}_{v}" for v in self.rule.synapse_variables}}
@@ -202,12 +201,11 @@ class CompiledNetwork:
             for name in self.synapse_specs:
                 self._emit(f"{name} = S[{name!r}]")
             self._emit("_dt = x.dtype")
-        source = source or ("xc" if suffix else "x")
-        self._emit(f"p0_r{suffix} = {source}")
-        if blocks:
-            self._emit(f"_in{suffix} = _block0({source}, copies)")
-            source = f"_in{suffix}"
-            self._emit(f"_r0{suffix} = p0_r{suffix}")
+        whole = source = source or ("xc" if suffix else "x")
+        if blocks:  # the forward pass runs on the first block; p0_r is the whole input after
+            source = f"p0_r{suffix}"
+            self._emit(f"{source} = _block0({whole}, copies)")
+        else:
             self._emit(f"p0_r{suffix} = {source}")
         hidden = range(1, (upto or self.depth) + 1)
         if self.neuron.time_model == "euler":
@@ -227,7 +225,7 @@ class CompiledNetwork:
                 self._emit(f"p{l}_a{suffix} = {self._drive(l - 1, suffix)}")
                 self._emit(f"p{l}_r{suffix} = _f(p{l}_a{suffix})")
         if blocks:
-            self._emit(f"p0_r{suffix} = _r0{suffix}")
+            self._emit(f"p0_r{suffix} = {whole}")
             for l in hidden:
                 for var in ("a", "r"):
                     self._emit(f"p{l}_{var}{suffix} = _blocks(p{l}_{var}{suffix}, copies, "

@@ -20,6 +20,7 @@ import torch
 from ...errors import ParameterError
 from ...rhm import Grammar, Samples, epoch_stream, fixation_stream, sample, view_stream
 from ...rhm.streams import epoch_rows
+from .expressions import _blocks
 
 
 @dataclass
@@ -54,7 +55,7 @@ class TrainingData:
             raise ParameterError("P", f"must be >= {per_tree} with pairs = "
                                  f"{self.pairing.scheme!r} (every input counts toward P)")
         #: per-layer views: the distinct levels, and every layer's index among them
-        self.view_levels = sorted(set(self.pairing.levels(g, arch))) \
+        self.view_levels = sorted(set(trainer.view_levels)) \
             if self.pairing.scheme == "views" and self.pairing.per_layer else None
         self.streams = [self.stream(seed) for seed in trainer.seeds]
         if self.view_levels:  # one stream per level: the same trees, independent views
@@ -147,14 +148,12 @@ class TrainingData:
         B = x.shape[1]
         xc = None
         if self.pairing.scheme == "views":
-            with_negatives = lambda view: torch.cat(  # noqa: E731
-                [view] + [view.roll(j, dims=1) for j in range(1, copies)], dim=1)
             if self.view_levels:
-                xc = [with_negatives(self.x[self.members, partner[..., i]])
+                xc = [_blocks(self.x[self.members, partner[..., i]], copies, roll=True)
                       for i in range(len(self.view_levels))]
             else:
-                xc = with_negatives(self.x[self.members, partner])
+                xc = _blocks(self.x[self.members, partner], copies, roll=True)
         sign = torch.zeros(x.shape[0], B * copies, 1, 1, dtype=x.dtype, device=x.device)
         sign[:, :B] = 1
-        repeat = lambda a: torch.cat([a] * copies, dim=1)  # noqa: E731
+        repeat = lambda a: _blocks(a, copies, roll=False)  # noqa: E731
         return Batch(repeat(x), repeat(t), y, xc, sign, copies, first=start)

@@ -77,7 +77,7 @@ def _sibctx(t, copies: int, s: int):
     else:
         pos = torch.arange(P, device=t.device)
         swapped = base[:, :, pos // s * s + (pos + 1) % s]
-    return torch.cat([swapped] + [swapped.roll(j, dims=1) for j in range(1, copies)], dim=1)
+    return _blocks(swapped, copies, roll=True)
 
 
 HELPERS = {"torch": torch, "_int": _int, "_bmean": _bmean, "_lsum": _lsum, "_lmean": _lmean,
