@@ -249,7 +249,8 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
 @click.option("--max-P", "max_P", type=int, help="run only the cells with P <= this (the rest "
               "stay for a bigger machine; the combined result has NaN there)")
 @click.option("--where", "where", multiple=True, metavar="AXIS=VALUE",
-              help="run only the cells with this axis value (repeatable)")
+              help="run only the cells with this axis value (repeatable: values of one axis "
+              "are alternatives, different axes must all hold)")
 @click.option("--max-extensions", type=int, default=3, show_default=True,
               help="a search (grid over lr_factor or lr) whose choice is at an edge of the "
               "values tried runs again past it, at most this many times")

@@ -294,16 +294,17 @@ def _cell(index, point, grammar_spec, labelled, run, where, changes=None) -> Cel
 
 
 def select_cells(experiment: Experiment, max_P: int | None = None, where=()) -> tuple[Cell, ...]:
-    """The cells with P <= max_P and the given AXIS=VALUE settings."""
-    conditions = []
+    """The cells with P <= max_P and the given AXIS=VALUE settings (values given for one
+    axis are alternatives, different axes must all hold)."""
+    allowed: dict[str, set[str]] = {}
     for item in where:
         axis, sep, value = item.partition("=")
         if not sep or axis not in experiment.axes:
             raise ParameterError("where", f"must be AXIS=VALUE with an axis of the grid "
                                  f"({', '.join(experiment.axes)}); got {item!r}")
-        conditions.append((axis, value))
+        allowed.setdefault(axis, set()).add(value)
     cells = [c for c in experiment.cells if (max_P is None or c.P <= max_P)
-             and all(str(c.axes[a]) == v for a, v in conditions)]
+             and all(str(c.axes[a]) in values for a, values in allowed.items())]
     if not cells:
         raise ParameterError("where", "no cell of the grid satisfies --max-P / --where")
     return tuple(cells)

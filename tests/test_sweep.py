@@ -209,6 +209,8 @@ def test_linked_axes_share_one_dimension_and_filters_select_cells(tmp_path):
     assert len(exp.cells) == 4 and exp.linked == {"n_classes": "v", "m": "v"}
     small = select_cells(exp, max_P=16, where=["v=3"])
     assert [(c.axes["v"], c.P) for c in small] == [(3, 16)]
+    either = select_cells(exp, where=["v=3", "v=4", "P=24"])     # one axis: alternatives
+    assert sorted((c.axes["v"], c.P) for c in either) == [(3, 24), (4, 24)]
     with pytest.raises(ParameterError, match="where"):
         select_cells(exp, where=["colour=red"])
     result = sweep(exp, tmp_path)
