@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 import click
 
 from .cli_support import writable_output
-from .errors import ParameterError, PlasticitySimError
+from .errors import ParameterError, PlasticitySimError, require_int
 
 
 class FriendlyGroup(click.Group):
@@ -15,7 +17,9 @@ class FriendlyGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning(warnings.showwarning)
+                return super().invoke(ctx)
         except PlasticitySimError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(2)
@@ -24,6 +28,15 @@ class FriendlyGroup(click.Group):
                        "command resumes from them)", err=True)
             ctx.exit(130)
 
+
+def _one_line_warning(show):
+    """Our warnings (an adjusted setting) as one line, like an error; others as ``show`` does."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if f"{os.sep}plasticity_sim{os.sep}" in str(filename):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
 
 
 def _view_level(value):
@@ -262,9 +275,14 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     from .sweep import run_sweep
     from .tuning import run_search, search_axis
 
+    if workers is not None:
+        require_int("workers", workers, minimum=1)
+    require_int("max_extensions", max_extensions, minimum=0)
     experiment = load_experiment(experiment_file)
     writable_output(out, folder=True)
-    cells = select_cells(experiment, max_P=max_P, where=where) if (max_P or where) else None
+    # --max-P 0 is a selection (of no cell), not "no selection"
+    cells = select_cells(experiment, max_P=max_P, where=where) \
+        if (max_P is not None or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
                 result_name=name, cells=cells)

@@ -136,6 +136,20 @@ def build_experiment(spec: dict, path: Path | None = None) -> Experiment:
                              f"got {run['evaluator']!r}")
     if run["evaluator"] == "probe" and not run["probes"]:
         raise ParameterError("probes", f"{where}: evaluator = 'probe' needs probes = true")
+    for key in ("n_val", "n_test", "alignment_every", "sensitivity_samples",
+                "representation_samples"):  # checked, not converted: digests stay as they were
+        try:
+            require_int(key, run[key], minimum=0)
+        except ParameterError as err:
+            raise ParameterError(key, f"{where}: {str(err).removeprefix(key + ': ')}") from None
+    if run["device"] != "cpu":  # a device this machine lacks fails now, not in every cell
+        from .backends.torch.train import resolve_device
+
+        try:
+            resolve_device(run["device"])
+        except ParameterError as err:
+            raise ParameterError("device", f"{where}: [run] device = {run['device']!r}: "
+                                 f"{str(err).removeprefix('device: ')}") from None
     axes = _axes(spec["grid"], where)
     labelled, own_settings = _labelled_models(spec.get("models", {}), path)
     if run["epochs"] is not None:  # one cap for all: a model's own cap would be overridden
@@ -237,9 +251,14 @@ def _labelled_models(models: dict, path: Path | None) -> tuple[dict, dict]:
     for label, settings in models.items():
         settings = dict(settings)
         if "file" in settings:
-            file = Path(settings.pop("file"))
+            given = settings.pop("file")
+            file = Path(given)
             if path is not None and not file.is_absolute():
                 file = path.parent / file
+            if not file.exists():  # say where it was looked for: relative to the experiment file
+                raise ParameterError("models", f"[models.{label}] file = {given!r}: no such model "
+                                     f"file; looked for {file.resolve()}"
+                                     + (f" (relative to {path})" if path is not None else ""))
             base = Model.from_toml(file)
             own[label] = set(read_toml(file, "model").get("training", {}))
         elif "rule" in settings:

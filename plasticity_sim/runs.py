@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from .errors import DivergenceError, ParameterError
+from .errors import DivergenceError, ParameterError, require_int
 from .io import write_dataset
 from .model import Model
 from .rhm.grammar import Grammar
@@ -42,6 +42,13 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
     from .analysis.plasticity_stats import PlasticityMonitor
     from .backends.torch.train import train
 
+    # step counts and sample sizes: a negative one was taken for "on" (or "every step")
+    for name, value, minimum in (("alignment_every", alignment_every, 0),
+                                 ("plasticity_every", plasticity_every, 0),
+                                 ("terms_every", terms_every, 1),
+                                 ("sensitivity_samples", sensitivity_samples, 0),
+                                 ("representation_samples", representation_samples, 0)):
+        require_int(name, value, minimum=minimum)
     model = resolve_model(model_file, rule, **changes)
     grammar = Grammar(**grammar)
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
@@ -64,13 +71,27 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
         raise
     ds = rec.to_dataset()
     write_dataset(ds, out)
-    acc = ds["test_accuracy"].values
-    click.echo(f"{model.name}: P={ds.attrs['P']}, lr {ds['lr'].values[0]:g}, seeds {seeds}: test "
-               f"accuracy {np.mean(acc):.3f} (sd {np.std(acc):.3f}; per seed "
-               f"{np.round(acc, 3).tolist()}; {ds['test_accuracy'].attrs['long_name']}), epochs "
-               f"{ds['epochs_trained'].values.tolist()}, stopped by "
+    # --n-test 0 (validation only): say so instead of printing a NaN test accuracy
+    tested = int(ds.attrs["n_test"]) > 0
+    if tested:
+        score = "test " + _accuracies(ds["test_accuracy"])
+    elif int(ds.attrs["n_val"]) > 0:
+        score = "no test set (--n-test 0); validation " + _accuracies(ds["val_accuracy"])
+    else:
+        score = "no test set (--n-test 0) and no validation set (--n-val 0)"
+    click.echo(f"{model.name}: P={ds.attrs['P']}, lr {ds['lr'].values[0]:g}, seeds {seeds}: "
+               f"{score}, epochs {ds['epochs_trained'].values.tolist()}, stopped by "
                f"{ds['stopped_by'].values.tolist()}")
-    if "probe_accuracy" in ds:
-        probe = ds["probe_accuracy"].mean("seed").values
-        click.echo("probe accuracy by layer (0 = input): " + " ".join(f"{a:.3f}" for a in probe))
+    probe_name = "probe_accuracy" if tested else "probe_val_accuracy"
+    if probe_name in ds and (tested or int(ds.attrs["n_val"]) > 0):
+        probe = ds[probe_name].mean("seed").values
+        click.echo(f"probe {'' if tested else 'validation '}accuracy by layer (0 = input): "
+                   + " ".join(f"{a:.3f}" for a in probe))
     click.echo(f"wrote {out}")
+
+
+def _accuracies(acc) -> str:
+    """'accuracy 0.812 (sd 0.010; per seed [...]; <long name>)'."""
+    values = acc.values
+    return (f"accuracy {np.mean(values):.3f} (sd {np.std(values):.3f}; per seed "
+            f"{np.round(values, 3).tolist()}; {acc.attrs['long_name']})")

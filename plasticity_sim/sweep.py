@@ -3,26 +3,30 @@
 Each finished cell writes one netCDF file atomically (a temporary name, then a rename), so a
 file under its final name is always complete; a rerun skips the cells already on disk. A
 worker lost mid-cell is replaced and the cell rescheduled by dask; a cell that runs twice
-rewrites the same file with the same content, so nothing is duplicated. The cells combine
-into one Dataset over the grid's axes.
+rewrites the same file with the same content, so nothing is duplicated. A cell file damaged
+in place is reported and its cell runs again; the temporary files of cells killed while
+writing are removed when the next sweep starts. The cells combine into one Dataset over the
+grid's axes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .errors import ParameterError, PlasticitySimError
+from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
 from .io import write_dataset
 from .provenance import global_attrs
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
+STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -48,8 +52,9 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
                 representation_samples=run["representation_samples"])
     ds = rec.to_dataset()
     summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
-    ds["training_set_size"] = xr.Variable((), cell.P, {"long_name": "training-set size P",
-                                                       "units": "1"})
+    # the P trained on: with pairs, whole trees only (views: P = 63 trains on 62)
+    ds["training_set_size"] = xr.Variable((), int(ds.attrs["P"]),
+                                          {"long_name": "training-set size P", "units": "1"})
     ds["sample_complexity_scale"] = xr.Variable(
         (), cell.grammar.sample_complexity_scale, {"long_name": "n_classes * m^L", "units": "1"})
     ds["model_settings"] = xr.Variable((), json.dumps(model_settings(cell.model), sort_keys=True),
@@ -106,9 +111,12 @@ def cell_files(cells_dir: Path) -> dict[str, list[Path]]:
     return files
 
 
-def finished(cells_dir: Path, cell: Cell,
-             files: dict[str, list[Path]] | None = None) -> Path | None:
-    """A file of the cell that opens and says it is complete (its own name first), else None."""
+def finished(cells_dir: Path, cell: Cell, files: dict[str, list[Path]] | None = None,
+             broken: list | None = None) -> Path | None:
+    """A file of the cell that opens and says it is complete (its own name first), else None.
+
+    ``broken``: a list to which (path, error) of every file that does not open is appended.
+    """
     files = cell_files(cells_dir) if files is None else files
     own = Path(cells_dir) / f"{cell.key}.nc"
     for path in sorted(files.get(cell.digest, []), key=lambda p: p != own):
@@ -117,9 +125,27 @@ def finished(cells_dir: Path, cell: Cell,
                 complete = int(ds.attrs.get("cell_complete", 0)) == 1
                 if complete and str(ds.attrs.get("cell_key", "")).endswith(cell.digest):
                     return path
-        except (OSError, ValueError):
+        # a file damaged in place fails in h5py with KeyError or RuntimeError too
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            if broken is not None:
+                broken.append((path, err))
             continue
     return None
+
+
+def remove_stale_temporary_files(cells_dir: Path, age_s: float = STALE_TMP_S) -> list[Path]:
+    """Remove the temporary files of cells killed while writing (write_dataset renames a
+    finished one at once); files written to in the last ``age_s`` seconds may belong to a
+    sweep still running on the same folder and are kept."""
+    removed = []
+    for path in Path(cells_dir).glob(".cell-*.tmp.*"):
+        try:
+            if time.time() - path.stat().st_mtime > age_s:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove: not worth stopping a sweep
+            continue
+    return removed
 
 
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
@@ -132,16 +158,32 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
+    if n_workers is not None:
+        require_int("workers", n_workers, minimum=1)
     out_dir = Path(out_dir)
     cells_dir = out_dir / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temporary_files(cells_dir)
     chosen = experiment.cells if cells is None else tuple(cells)
     files = cell_files(cells_dir)
-    todo = [c for c in chosen if not finished(cells_dir, c, files)]
+    todo, unreadable = [], []
+    for cell in chosen:
+        broken: list = []
+        done = finished(cells_dir, cell, files, broken)
+        if done is None:
+            todo.append(cell)
+        unreadable += [f"unreadable cell file {path} ({type(err).__name__}: "
+                       f"{' '.join(str(err).split())}); "
+                       + (f"using {done.name}" if done else "its cell runs again")
+                       for path, err in broken]
     skipped = len(chosen) - len(todo)
     of_grid = "" if len(chosen) == len(experiment.cells) else f" (of {len(experiment.cells)} in the grid)"
     echo(f"{experiment.title}: {len(chosen)} cells{of_grid}; skipping {skipped} already on disk; "
          f"running {len(todo)}")
+    if stale:
+        echo(f"removed {len(stale)} temporary files of cells killed while writing")
+    for line in unreadable:  # damaged in place: a rerun must not stop at it
+        echo(line)
     failures = []
     if todo:
         started = time.time()

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .analysis.sample_complexity import scored_accuracy, seed_mean
+from .analysis.sample_complexity import count_runs, scored_accuracy, seed_mean
 from .errors import ParameterError
 from .plots import save_figure
 
@@ -82,7 +82,8 @@ def search_choice(ds: xr.Dataset, tie: float = 0.005) -> list[dict]:
             rows.append(dict(rule=str(rule), setting=setting, axis=axis, best=best, edge=edge,
                              accuracy={v: m for v, m in zip(values.tolist(), mean.tolist())
                                        if np.isfinite(m)},
-                             lr=_chosen_lr(ds, axis, rule, setting, best)))
+                             lr=_chosen_lr(ds, axis, rule, setting, best),
+                             diverged=count_runs(ds.sel(rule=rule, **setting), "diverged")))
     return rows
 
 
@@ -110,15 +111,17 @@ def search_table(rows: list[dict]) -> str:
     axis = rows[0]["axis"]
     values = sorted({v for r in rows for v in r["accuracy"]})
     label = (lambda v: f"x{v:g}") if axis == "lr_factor" else (lambda v: f"{axis} = {v:g}")  # noqa: E731
-    head = "| rule | setting | " + " | ".join(label(v) for v in values) + " | chosen | lr |"
+    head = ("| rule | setting | " + " | ".join(label(v) for v in values) +
+            " | chosen | lr | diverged |")
     out = ["Criterion: validation accuracy of the runs' evaluator, mean over seeds and sizes "
-           "(a diverged run scores chance).", "", head, "|" + "---|" * (len(values) + 4)]
+           "(a diverged run scores chance; 'diverged' counts those runs, over every value and "
+           "size).", "", head, "|" + "---|" * (len(values) + 5)]
     for r in rows:
         setting = ", ".join(f"{k} = {v}" for k, v in r["setting"].items()) or "—"
         cells = [f"{r['accuracy'][v]:.3f}" if v in r["accuracy"] else "—" for v in values]
         chosen = label(r["best"]) + (f" **at the {r['edge']} edge**" if r["edge"] else "")
         out.append(f"| {r['rule']} | {setting} | " + " | ".join(cells) +
-                   f" | {chosen} | {r['lr']:.3g} |")
+                   f" | {chosen} | {r['lr']:.3g} | {r.get('diverged', 0)} |")
     return "\n".join(out)
 
 

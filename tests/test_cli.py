@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -133,3 +135,62 @@ def test_a_bad_view_level_is_one_clear_error():
     result = CliRunner().invoke(main, ["train", "--rule", "clapp", "--pairs", "views", "--k",
                                        "two", *GRAMMAR, "--P", "60", "--out", "x.nc"])
     assert result.exit_code == 2 and "--k: an integer, 'layer'" in result.output
+
+
+DEMO = str(Path(__file__).parents[1] / "experiments" / "demo.toml")
+SMALL = ["--v", "4", "--classes", "4", "--m", "4", "--s", "2", "--L", "2", "--width", "4",
+         "--epochs", "1", "--seeds", "0", "--quiet"]
+
+
+def test_a_run_without_a_test_set_says_so_instead_of_printing_nan(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--rule", "bp", *SMALL, "--P", "64", "--n-val",
+                                       "50", "--n-test", "0", "--out", str(tmp_path / "r.nc")])
+    assert result.exit_code == 0, result.output
+    assert "no test set (--n-test 0); validation accuracy 0." in result.output
+    assert "probe validation accuracy by layer" in result.output
+    assert "nan" not in result.output
+
+
+@pytest.mark.parametrize("option, allowed", [
+    ("--alignment-every", ">= 0"), ("--plasticity-every", ">= 0"), ("--terms-every", ">= 1"),
+    ("--sensitivity-samples", ">= 0"), ("--representation-samples", ">= 0"),
+])
+def test_negative_step_counts_and_sample_sizes_are_refused(option, allowed, tmp_path):
+    result = CliRunner().invoke(main, ["train", "--rule", "bp", *SMALL, "--P", "64", option, "-5",
+                                       "--out", str(tmp_path / "r.nc")])
+    assert result.exit_code == 2
+    name = option.removeprefix("--").replace("-", "_")
+    assert f"error: {name}: must be {allowed}; got -5" in result.output
+    assert not (tmp_path / "r.nc").exists()
+
+
+def test_sets_and_p_adjusted_to_the_grammar_are_one_warning_line_each(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--rule", "clapp", "--pairs", "views", *SMALL,
+                                       "--P", "63", "--n-val", "50", "--n-test", "1000",
+                                       "--no-probes", "--out", str(tmp_path / "r.nc")])
+    assert result.exit_code == 0, result.output
+    assert ("warning: P = 63 is not a multiple of the 2 inputs per tree with pairs = 'views'; "
+            "training on P = 62") in result.output
+    assert ("warning: n_test = 1000 asked for, but only 144 inputs are left (n_inputs = 256, "
+            "minus P = 62 for training and n_val = 50 for validation): testing on n_test = 144"
+            ) in result.output
+    assert xr.load_dataset(tmp_path / "r.nc").attrs["P"] == 62
+
+
+@pytest.mark.parametrize("args, message", [
+    (["rhm", *GRAMMAR, "--n", "5", "--sample-seed", "-1", "--out", "x.nc"],
+     "error: sample_seed: must be >= 0; got -1"),
+    (["crosscheck", "--rule", "bp", "--arch", "fc", *GRAMMAR, "--presentations", "2",
+      "--target", "numpy", "--tolerance", "-1"], "error: tolerance: must be a number >= 0"),
+    (["crosscheck", "--rule", "bp", "--arch", "fc", *GRAMMAR, "--presentations", "2",
+      "--target", "cpp_standalone", "--chunk", "0"], "error: chunk: must be >= 1; got 0"),
+    (["sweep", DEMO, "--out", "s", "--workers", "0"], "error: workers: must be >= 1; got 0"),
+    (["sweep", DEMO, "--out", "s", "--max-extensions", "-1"],
+     "error: max_extensions: must be >= 0; got -1"),
+])
+def test_bad_options_of_every_command_name_themselves(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.iterdir())  # refused before any work

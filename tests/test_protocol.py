@@ -48,8 +48,27 @@ def test_the_training_set_depends_on_its_seed_only():
 
 def test_a_small_grammar_splits_what_is_left_between_validation_and_test():
     tiny = Grammar(v=3, n_classes=2, m=2, s=2, L=2, seed=0)   # 2 * 2^3 = 16 inputs
-    data = TrainingData(Trainer(small("bp", batch_size=2), tiny, [0]), 6, n_test=100, n_val=100)
+    with pytest.warns(UserWarning, match="n_test = 100 asked for"):
+        data = TrainingData(Trainer(small("bp", batch_size=2), tiny, [0]), 6, n_test=100, n_val=100)
     assert (data.n_val, data.n_test) == (5, 5)
+
+
+def test_sets_shrunk_to_what_the_grammar_has_left_are_warned_about_with_the_numbers():
+    tiny = Grammar(v=3, n_classes=2, m=2, s=2, L=2, seed=0)   # 16 inputs
+    with pytest.warns(UserWarning) as caught:
+        TrainingData(Trainer(small("bp", batch_size=2), tiny, [0]), 6, n_test=100, n_val=3)
+    [message] = [str(w.message) for w in caught]
+    assert message.startswith("n_test = 100 asked for, but only 7 inputs are left")
+    assert "testing on n_test = 7" in message
+    with pytest.raises(ParameterError, match="^n_test: no inputs are left"):
+        TrainingData(Trainer(small("bp", batch_size=2), tiny, [0]), 16, n_test=1)
+
+
+def test_a_p_that_is_not_whole_trees_is_adjusted_with_a_warning_and_recorded():
+    with pytest.warns(UserWarning, match="P = 63 is not a multiple of the 2 inputs per tree "
+                      "with pairs = 'views'; training on P = 62"):
+        data = TrainingData(Trainer(small("clapp", pairs="views"), G, [0]), 63, n_test=10)
+    assert data.P == 62
 
 
 # --- divergence --------------------------------------------------------------------------

@@ -49,6 +49,19 @@ def test_index_out_of_range_is_refused(g4):
         g4.index_to_tree([g4.n_inputs])
 
 
+@pytest.mark.parametrize("call, parameter", [
+    (lambda g: sample(g, 0, seed=0), "n"),
+    (lambda g: train_test(g, P=0, n_test=10, seed=0), "P"),
+    (lambda g: train_test(g, P=10, n_test=0, seed=0), "n_test"),
+    (lambda g: g.tree_to_index(np.array([0]), np.full((1, g.n_internal), g.m)), "choices"),
+    (lambda g: g.tree_to_index(np.array([g.n_classes]), np.zeros((1, g.n_internal), int)), "labels"),
+])
+def test_empty_sets_and_trees_out_of_range_are_refused(g4, call, parameter):
+    with pytest.raises(ParameterError, match="must (be >= 1|lie in)") as info:
+        call(g4)
+    assert info.value.parameter == parameter
+
+
 def test_tokens_follow_the_productions(g8):
     smp = sample(g8, 200, seed=3)
     for level in range(g8.L):

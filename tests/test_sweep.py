@@ -355,3 +355,69 @@ def test_ctrl_c_during_a_sweep_is_a_short_message_and_exit_130(monkeypatch, tmp_
     result = CliRunner().invoke(main, ["sweep", "experiments/demo.toml", "--out", str(tmp_path)])
     assert result.exit_code == 130 and "interrupted: what had finished is kept" in result.output
     assert "Traceback" not in result.output
+
+
+def one_cell(**run):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["grid"].update(rule=["bp"], P=[32])
+    spec["run"].update({"seeds": [0], "epochs": 1, "sensitivity_samples": 0, **run})
+    return build_experiment(spec)
+
+
+def test_a_cell_file_damaged_in_place_is_named_and_its_cell_runs_again(tmp_path):
+    exp = one_cell()
+    cells = tmp_path / "cells"
+    path = Path(run_cell(exp.cells[0], str(cells)))
+    data = bytearray(path.read_bytes())
+    data[1000:5000] = b"\xff" * 4000           # metadata overwritten, length unchanged
+    path.write_bytes(bytes(data))
+    stale, fresh = cells / f".{path.name}.0ld.tmp.nc", cells / f".{path.name}.n3w.tmp.nc"
+    for tmp in (stale, fresh):                 # temporary files of killed cells
+        tmp.write_bytes(b"\x89HDF\r\n partial")
+    os.utime(stale, (0, 0))                    # untouched for ages: no sweep is writing it
+    messages = []
+    run_sweep(exp, tmp_path, n_workers=1, quiet=True, echo=messages.append, cell_fn=logged_cell)
+    assert "skipping 0 already on disk; running 1" in messages[0]
+    [line] = [m for m in messages if m.startswith("unreadable cell file")]
+    assert str(path) in line and line.endswith("its cell runs again") and "\n" not in line
+    assert "removed 1 temporary files of cells killed while writing" in messages
+    assert not stale.exists() and fresh.exists()
+    assert calls(tmp_path) == [exp.cells[0].key] and finished(cells, exp.cells[0]) == path
+
+
+def test_the_recorded_training_set_size_is_the_one_trained_on(tmp_path):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["grid"].update(rule=["clapp"], P=[63], pairs=["views"])
+    spec["run"].update(seeds=[0], epochs=1, sensitivity_samples=0, probes=False)
+    [cell] = build_experiment(spec).cells
+    with pytest.warns(UserWarning, match="training on P = 62"):
+        ds = xr.load_dataset(run_cell(cell, str(tmp_path)))
+    assert int(ds.training_set_size) == 62 and ds.attrs["P"] == 62
+
+
+@pytest.mark.parametrize("run, message", [
+    ({"device": "cuda"}, "^device: .*device = 'cuda': CUDA was asked for but torch sees no GPU"),
+    ({"alignment_every": -5}, "^alignment_every: .*must be >= 0; got -5"),
+    ({"sensitivity_samples": -1}, "^sensitivity_samples: .*must be >= 0"),
+    ({"n_test": 2.5}, "^n_test: .*must be an integer"),
+])
+def test_run_settings_this_machine_or_the_protocol_cannot_honour_fail_when_checked(
+        run, message, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # also on a GPU machine
+    with pytest.raises(ParameterError, match=message):
+        one_cell(**run)
+
+
+def test_a_missing_model_file_says_where_it_was_looked_for(tmp_path):
+    exp = tmp_path / "e.toml"
+    exp.write_text('[grammar]\nv = 4\nn_classes = 4\nm = 4\ns = 2\nL = 2\n[grid]\n'
+                   'rule = ["mine"]\nP = [32]\n[models.mine]\nfile = "models/mine.toml"\n')
+    with pytest.raises(ParameterError, match="file = 'models/mine.toml': no such model file; "
+                       f"looked for {tmp_path / 'models' / 'mine.toml'} .relative to {exp}."):
+        load_experiment(exp)

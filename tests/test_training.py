@@ -172,6 +172,10 @@ def test_divergence_names_the_presentation_and_keeps_the_recording():
     (lambda: Trainer(small("bp"), G, []), "seeds"),
     (lambda: train(small("bp"), G, 0, [0]), "P"),
     (lambda: train(small("bp"), G, 10, [0], n_test=30_000), "n_test"),
+    (lambda: train(small("bp"), G, 10, [0], sensitivity_samples=-1), "sensitivity_samples"),
+    (lambda: train(small("bp"), G, 10, [0], representation_samples=-1), "representation_samples"),
+    (lambda: AlignmentMonitor(every=-5), "alignment_every"),
+    (lambda: AlignmentMonitor(every=0), "alignment_every"),
 ])
 def test_bad_settings_give_one_clear_error(call, parameter):
     with pytest.raises(ParameterError) as info:

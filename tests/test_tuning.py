@@ -97,3 +97,18 @@ def test_a_rate_that_diverged_at_one_size_is_not_chosen_for_the_other():
     [row] = search_choice(ds)
     assert row["accuracy"] == {1.0: pytest.approx(0.845), 10.0: pytest.approx(0.625)}
     assert row["best"] == 1.0
+
+
+def test_the_search_table_counts_the_diverged_runs_of_every_row():
+    ds = search()
+    diverged = ds.val_accuracy.isnull() | (ds.lr_factor >= 3)   # bp too fast at 3 and 10
+    ds["diverged"] = diverged.where(ds.rule == "bp", False)
+    rows = search_choice(ds)
+    assert {(r["rule"], r["setting"]["L"]): r["diverged"] for r in rows} == \
+        {("bp", 3): 2, ("bp", 4): 2, ("fa", 3): 0, ("fa", 4): 0}
+    table = search_table(rows)
+    assert "| chosen | lr | diverged |" in table
+    lines = {" | ".join(line.split(" | ")[:2]): line for line in table.splitlines()
+             if line.startswith("| ")}
+    assert lines["| bp | L = 4"].endswith("| x0.3 | nan | 2 |")
+    assert lines["| fa | L = 3"].endswith("| x10 **at the high edge** | nan | 0 |")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import require_int
 from ..rules.feedback import BP
 
 
@@ -26,7 +27,7 @@ class AlignmentMonitor:
     """
 
     def __init__(self, every: int = 20):
-        self.every = max(int(every), 1)
+        self.every = require_int("alignment_every", every, minimum=1)  # not silently every step
 
     def start(self, trainer, epochs: int, per_epoch: int):
         from ..backends.torch.codegen import CompiledNetwork

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import require_int
 from ..rules.equations import names_in, parse_expression
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -19,7 +20,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 class PlasticityMonitor:
     def __init__(self, every: int = 20):
-        self.every = max(int(every), 1)
+        self.every = require_int("plasticity_every", every, minimum=1)  # not silently every step
 
     def start(self, trainer, epochs: int, P: int):
         net = trainer.net

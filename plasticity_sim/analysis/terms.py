@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ParameterError
+from ..errors import ParameterError, require_int
 from ..backends.torch.codegen import CompiledNetwork
 
 
@@ -24,7 +24,7 @@ class TermMonitor:
         self.params = list(params)
         if not self.params:
             raise ParameterError("terms", "name at least one rule parameter")
-        self.every = max(int(every), 1)
+        self.every = require_int("terms_every", every, minimum=1)  # not silently every step
 
     def start(self, trainer, epochs: int, P: int):
         net, rule = trainer.net, trainer.net.rule

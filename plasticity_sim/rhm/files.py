@@ -19,6 +19,7 @@ def samples_file_dataset(grammar: Grammar, *, n: int | None = None, all_inputs: 
     """Distinct samples (or every input) with all latents, optional views and encodings."""
     if (n is None) == (not all_inputs):
         raise ParameterError("n", "give exactly one of --n N and --all")
+    require_int("sample_seed", sample_seed, minimum=0)  # not "seed": that is the grammar's
     if all_inputs:
         samples = enumerate_all(grammar)
     else:

@@ -162,10 +162,18 @@ class Grammar:
 
     def tree_to_index(self, labels, choices) -> np.ndarray:
         """Inverse of :meth:`index_to_tree`: int64 array, or object array of Python ints."""
+        labels, choices = np.asarray(labels), np.asarray(choices)
+        # out of range, a tree would get the index of another tree or one past n_inputs
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ParameterError("labels", f"must lie in [0, n_classes={self.n_classes}); got "
+                                 f"values in [{labels.min()}, {labels.max()}]")
+        if choices.size and (choices.min() < 0 or choices.max() >= self.m):
+            raise ParameterError("choices", f"must lie in [0, m={self.m}); got values in "
+                                 f"[{choices.min()}, {choices.max()}]")
         dtype = np.int64 if self.index_fits_int64 else object
-        index = np.asarray(labels).astype(dtype)
+        index = labels.astype(dtype)
         for node in range(self.n_internal):
-            index = index * self.m + np.asarray(choices[:, node]).astype(dtype)
+            index = index * self.m + choices[:, node].astype(dtype)
         return index
 
     def _as_index_array(self, index) -> np.ndarray:

@@ -83,7 +83,7 @@ def sample(grammar: Grammar, n: int, seed: int, exclude: Samples | None = None,
 
     Fully determined by (grammar, n, seed, exclude, purpose).
     """
-    n = require_int("n", n, minimum=0)
+    n = require_int("n", n, minimum=1)  # an empty set would fail deep in numpy
     n_excluded = 0 if exclude is None else len(exclude)
     if n + n_excluded > grammar.n_inputs:
         raise ParameterError(
@@ -97,6 +97,8 @@ def sample(grammar: Grammar, n: int, seed: int, exclude: Samples | None = None,
 
 def train_test(grammar: Grammar, P: int, n_test: int, seed: int) -> tuple[Samples, Samples]:
     """Disjoint training (P) and test (n_test) sets; the training set does not depend on n_test."""
+    require_int("P", P, minimum=1)
+    require_int("n_test", n_test, minimum=1)
     train = sample(grammar, P, seed, purpose="rhm.train")
     test = sample(grammar, n_test, seed, exclude=train, purpose="rhm.test")
     return train, test

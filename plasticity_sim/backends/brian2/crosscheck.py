@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ParameterError
+from ...errors import ParameterError, require_int
 from ...model import Model
 from ...rhm import Grammar
 from .runner import run_brian2
@@ -76,6 +76,10 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
     of the grammar's inputs) on both engines and compare."""
     if presentations < 1:
         raise ParameterError("presentations", f"must be >= 1; got {presentations}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ParameterError("tolerance", f"must be a number >= 0; got {tolerance!r}")
+    if chunk is not None:  # 0 would run the whole stream at once, silently
+        require_int("chunk", chunk, minimum=1)
     model = model.replace(batch_size=1, loss_threshold=0.0)
     P = min(presentations, max(grammar.n_inputs // 2, 1))  # small grammars: several epochs
     epochs = -(-presentations // P)

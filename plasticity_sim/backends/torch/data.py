@@ -12,6 +12,7 @@ presentation of the batch (``copies`` blocks: the positives, then one block per 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,9 @@ class TrainingData:
     """Streams, encodings, validation and test sets of an ensemble for one model and P.
 
     With fewer distinct inputs left than asked for, validation gets at most half of those
-    not shown and test the rest (``n_val`` and ``n_test`` say what was drawn)."""
+    not shown and test the rest (``n_val`` and ``n_test`` say what was drawn; a warning gives
+    the numbers). With pairs, P is rounded down to whole trees (``P`` says what was used;
+    a warning too)."""
 
     def __init__(self, trainer, P: int, n_test: int, n_val: int = 0):
         model, g = trainer.model, trainer.grammar
@@ -63,9 +66,25 @@ class TrainingData:
                                   for seed in trainer.seeds]
             self.streams = [streams[0] for streams in self.level_streams]
         self.P = len(self.all_inputs(0))  # inputs shown, all of them counted
+        if self.P != P:  # whole trees only: the adjustment stays, but is said
+            warnings.warn(f"P = {P} is not a multiple of the {per_tree} inputs per tree with "
+                          f"pairs = {self.pairing.scheme!r}; training on P = {self.P}",
+                          stacklevel=2)
         left = max(g.n_inputs - self.P, 0)
+        if n_test and not left:
+            raise ParameterError("n_test", f"no inputs are left for a test set: P = {self.P} "
+                                 f"uses all {g.n_inputs} of the grammar; lower P or set n_test = 0")
         self.n_val = min(n_val, left // 2)
         self.n_test = min(n_test, left - self.n_val)
+        if self.n_val < n_val:
+            warnings.warn(f"n_val = {n_val} asked for, but validation gets at most half of the "
+                          f"{left} inputs not used for training (n_inputs = {g.n_inputs}, P = "
+                          f"{self.P}): validating on n_val = {self.n_val}", stacklevel=2)
+        if self.n_test < n_test:
+            warnings.warn(f"n_test = {n_test} asked for, but only {left - self.n_val} inputs are "
+                          f"left (n_inputs = {g.n_inputs}, minus P = {self.P} for training and "
+                          f"n_val = {self.n_val} for validation): testing on n_test = "
+                          f"{self.n_test}", stacklevel=2)
         pools = self.pools
         self.vals = [sample(g, self.n_val, s, exclude=pool, purpose="rhm.val")
                      for s, pool in zip(trainer.seeds, pools)] if self.n_val else []

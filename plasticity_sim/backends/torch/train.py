@@ -225,6 +225,9 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
         raise ParameterError("evaluator", f"must be one of {', '.join(EVALUATORS)}; got {evaluator!r}")
     if evaluator == "probe" and not probes:
         raise ParameterError("probes", "the probe evaluator needs probes = true")
+    for name, n in (("sensitivity_samples", sensitivity_samples),
+                    ("representation_samples", representation_samples)):
+        require_int(name, n, minimum=0)  # now, not after training
     trainer = Trainer(model, grammar, seeds, lr=lr, dtype=dtype, device=device)
     model = trainer.model
     P = require_int("P", P, minimum=1)
