@@ -155,16 +155,31 @@ def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> 
     return paths
 
 
+DPI = 300  # print resolution
+# TrueType (42) instead of Type 3 fonts: journals' PDF checks reject Type 3
+FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}
+
+
 def save_figure(fig, path: Path) -> Path:
-    """Write ``fig`` as PNG and PDF beside each other; returns the PNG's path."""
+    """Write ``fig`` as PNG (300 dpi) and PDF (TrueType fonts) beside each other; returns the
+    PNG's path."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     path = Path(path)  # appended, not with_suffix: a facet named "lr_factor0.3" has a dot
-    for ext in (".png", ".pdf"):
-        fig.savefig(path.with_name(path.name + ext), dpi=130)
+    with matplotlib.rc_context(FONTS):
+        for ext in (".png", ".pdf"):
+            fig.savefig(path.with_name(path.name + ext), dpi=DPI)
     plt.close(fig)
     return path.with_name(path.name + ".png")
+
+
+def projection_name(k: int, n_projections: int) -> str:
+    """Projection k (0 = input -> layer 1) as the populations it joins."""
+    pre = "input" if k == 0 else f"layer {k}"
+    post = "readout" if k == n_projections - 1 else f"layer {k + 1}"
+    return f"{pre} -> {post}"
 
 
 def _accuracy(part, path, threshold):
@@ -183,13 +198,16 @@ def _accuracy(part, path, threshold):
         if star.bound == "=":
             ax.plot([star.value], [threshold], marker="|", ms=14, color=line.get_color())
     ax.axhline(threshold, color="grey", lw=0.8, ls="--")
+    if "chance_accuracy" in part:
+        ax.axhline(float(np.nanmax(part["chance_accuracy"].values)), color="k", lw=0.8,
+                   ls="-.", label="chance")
     scale = 1.0 if axis == "P_scale" else float(np.nanmax(part["sample_complexity_scale"].values))
     ax.axvline(scale, color="grey", lw=0.8, ls=":", label="n_c m^L")
     ax.set(xscale="log", ylim=(0, 1.02),
            ylabel=f"test accuracy ({part.test_accuracy.attrs.get('evaluator', '?')})",
            xlabel="P / (n_c m^L)" if axis == "P_scale" else "training-set size P",
            )
-    ax.set_title(part.attrs.get("title", ""), fontsize=8)
+    ax.set_title(part.attrs.get("title", ""), fontsize=10)
     ax.legend(fontsize=8, ncol=2)
     return save_figure(fig, path)
 
@@ -236,7 +254,7 @@ def _sensitivity(part, path):
                xticks=last.layer.values)
     axes[0][0].set_ylabel("synonymic sensitivity")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"after training at {axis} = {last[axis].values:g}", fontsize=9)
+    fig.suptitle(f"after training at {axis} = {last[axis].values:g}", fontsize=11)
     return save_figure(fig, path)
 
 
@@ -251,8 +269,11 @@ def _alignment(part, path, window: int = 25):
     projections = chosen.projection.values
     fig, axes = plt.subplots(1, len(projections), figsize=(3.0 * len(projections), 3.2),
                              sharey=True, squeeze=False)
+    # rules whose curves coincide (bp and bp_nomask) stay visible: dashes, drawn last first
+    styles = itertools.cycle(["-", "--", ":", "-."])
+    style = {rule: next(styles) for rule in chosen.rule.values}
     for ax, k in zip(axes[0], projections):
-        for rule in chosen.rule.values:
+        for z, rule in enumerate(chosen.rule.values[::-1]):
             a = chosen.update_alignment.sel(rule=rule, projection=k).transpose("seed", "checkpoint")
             mean = seed_mean(a.values)
             keep = np.isfinite(mean)
@@ -264,11 +285,12 @@ def _alignment(part, path, window: int = 25):
                 else chosen["P"]
             when = (chosen.checkpoint_presentation.sel(rule=rule).values + 1) / float(size)
             when = when[keep][len(mean[keep]) - len(smooth):]
-            ax.plot(when, smooth, label=rule)
-        ax.set(title=f"projection {k}" + (" (readout)" if k == projections[-1] else ""),
-               xlabel="epoch", ylim=(-0.2, 1.05), xscale="log")
+            ax.plot(when, smooth, label=rule, ls=style[rule], zorder=2 + z)
+        ax.set(title=projection_name(int(k), len(projections)), xlabel="epoch",
+               ylim=(-0.2, 1.05), xscale="log")
     axes[0][0].set_ylabel("cosine with backprop's update")
-    axes[0][-1].legend(fontsize=7)
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    axes[0][-1].legend(handles[::-1], labels[::-1], fontsize=7)
     fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g} (running mean over "
-                 f"{window} checkpoints)", fontsize=9)
+                 f"{window} checkpoints)", fontsize=11)
     return save_figure(fig, path)

@@ -152,7 +152,7 @@ def _p_star_against_depth(ds, rows, vs, path):
         ax.set(yscale="log", xlabel="depth L", ylabel="P* / (n_c m^L)", xticks=sorted(ds.L.values),
                title=f"v = n_c = m = {v}")
         ax.legend(fontsize=7)
-    fig.suptitle("open triangle: not reached at the largest P run (P* lies above)", fontsize=9)
+    fig.suptitle("open triangle: not reached at the largest P run (P* lies above)", fontsize=11)
     return save_figure(fig, path)
 
 
@@ -172,7 +172,7 @@ def _alignment_against_distance(part, P_scale, path):
     axes[0][0].set_ylabel("cosine of delta with backprop's")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("learning signal vs backprop's, mean over training and seeds, at the largest P "
-                 "every rule ran", fontsize=9)
+                 "every rule ran", fontsize=11)
     return save_figure(fig, path)
 
 
@@ -193,5 +193,5 @@ def _alignment_training(part, P_scale, path):
                xscale="log", ylim=(-0.2, 1.05))
     axes[0][0].set_ylabel("cosine of delta with backprop's")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"over training, L = {L}, P = {P_scale:g} n_c m^L (mean over seeds)", fontsize=9)
+    fig.suptitle(f"over training, L = {L}, P = {P_scale:g} n_c m^L (mean over seeds)", fontsize=11)
     return save_figure(fig, path)

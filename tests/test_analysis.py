@@ -106,3 +106,44 @@ def test_p_star_table_in_units_of_the_scale():
                      "sample_complexity_scale": (("rule", "P_scale"), np.full((1, 5), 100))},
                     coords={"rule": ["r"], "P_scale": [0.25, 0.5, 1, 2, 4], "seed": [0]})
     assert "| r | 141 | 141 | 1.4 |" in p_star_table(ds)   # P* = 100 * 0.5 * sqrt(2)
+
+
+def test_figures_are_print_ready_png_at_300_dpi_and_pdf_with_truetype_fonts(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from plasticity_sim.plots import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("P* per rule")
+    png = save_figure(fig, tmp_path / "f")
+    assert Image.open(png).info["dpi"] == pytest.approx((300, 300), abs=0.5)
+    pdf = (tmp_path / "f.pdf").read_bytes()
+    # TrueType outlines (embedded as CIDFontType2), never Type 3
+    assert (b"/CIDFontType2" in pdf or b"/TrueType" in pdf) and b"/Type3" not in pdf
+
+
+def test_projections_are_named_by_the_populations_they_join():
+    from plasticity_sim.plots import projection_name
+
+    assert [projection_name(k, 4) for k in range(4)] == [
+        "input -> layer 1", "layer 1 -> layer 2", "layer 2 -> layer 3", "layer 3 -> readout"]
+
+
+def test_the_accuracy_figure_draws_chance(tmp_path, monkeypatch):
+    from plasticity_sim import plots
+
+    acc = np.array([[[0.3, 0.5, 0.8, 1, 1]]]).transpose(0, 2, 1)
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc),
+                     "chance_accuracy": 0.25,
+                     "sample_complexity_scale": (("rule", "P"), np.full((1, 5), 256))},
+                    coords={"rule": ["bp"], "P": P, "seed": [0]})
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    plots.plot_result(ds, tmp_path)
+    lines = figures[0].axes[0].get_lines()
+    assert any(line.get_label() == "chance" and line.get_ydata()[0] == 0.25 for line in lines)
