@@ -230,3 +230,12 @@ def test_backprop_makes_the_top_layer_insensitive_to_low_level_synonyms():
     assert ds.test_accuracy.values[0] > 0.9
     sens = ds.sensitivity.sel(seed=0, level=2).values   # per layer, lowest productions redrawn
     assert sens[2] < 0.5 * sens[0], sens
+
+
+def test_every_recorded_unit_is_a_udunits_unit():
+    # losses are in nats, a dimensionless "1" (UDUNITS has no "nat"); the name says nats
+    ds = train(small("bp", epochs=1), G, 64, [0], n_test=100, n_val=50, quiet=True).to_dataset()
+    units = {name: var.attrs.get("units") for name, var in ds.variables.items()}
+    assert "nat" not in units.values()
+    for loss in ("train_loss", "test_loss", "initial_loss"):
+        assert units[loss] == "1" and "nats" in ds[loss].attrs["long_name"]

@@ -37,8 +37,8 @@ def evaluate_run(rec, trainer, data, val, bad, evaluator, probes, sensitivity_sa
             "accuracy of guessing (1 / n_classes): the score of a diverged run")
     rec.add("final_train_accuracy", ("seed",), final_train[0],
             "accuracy of the network's readout on every training input after training")
-    rec.add("test_loss", ("seed",), readout[1], "mean loss of the network's readout on the test set",
-            "nat")
+    rec.add("test_loss", ("seed",), readout[1],
+            "mean loss of the network's readout on the test set, in nats", "1")
     rec.add("readout_accuracy", ("seed",), readout[0], "test accuracy of the network's own readout")
     rec.add("readout_val_accuracy", ("seed",), readout_val,
             "validation accuracy of the network's own readout")

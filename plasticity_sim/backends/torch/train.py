@@ -253,7 +253,8 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
         monitor.start(trainer, cap, data.per_epoch)
     rec = _recording(model, grammar, trainer, data, settings, evaluator)
     rec.add("initial_loss", ("seed",), initial_loss,
-            "mean loss of the untrained network's readout on its training inputs", "nat")
+            "mean loss of the untrained network's readout on its training inputs, in nats",
+            "1")
     progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch", disable=quiet,
                     leave=False)
     started, step_index, n_epochs = time.perf_counter(), 0, 0
@@ -310,7 +311,8 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
 
 #: per-epoch curves (seed, epoch): name -> long name
 CURVES = {
-    "train_loss": "mean loss of the readout over an epoch's presentations (before each update)",
+    "train_loss": "mean loss of the readout over an epoch's presentations (before each update), "
+                  "in nats",
     "train_accuracy": "fraction of an epoch's presentations the readout classified correctly",
     "val_readout_accuracy": "validation accuracy of the network's own readout after the epoch",
 }
@@ -337,9 +339,8 @@ def _recording(model, grammar, trainer, data, settings, evaluator) -> Recording:
 
 def _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors):
     rec.coord("epoch", np.arange(n_epochs), "epoch")
-    units = {"train_loss": "nat"}
-    for name, long_name in CURVES.items():
-        rec.add(name, ("seed", "epoch"), curves[name][:, :n_epochs], long_name, units.get(name, "1"))
+    for name, long_name in CURVES.items():  # losses in nats: dimensionless, "1" for CF / UDUNITS
+        rec.add(name, ("seed", "epoch"), curves[name][:, :n_epochs], long_name, "1")
     rec.add("epochs_trained", ("seed",), stopping.epochs, "epochs trained until the member stopped")
     rec.add("stopped_by", ("seed",), stopping.stopped_by.astype(str),
             "why the member stopped: converged (training loss below the threshold), plateau "
