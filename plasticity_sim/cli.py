@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
@@ -331,6 +332,37 @@ def report_result(ds, out=None, threshold: float = 0.9):
         paths = plot_result(ds, out, threshold) if out else []
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("result", type=click.Path(exists=True))
+@click.option("--out", type=click.Path(), required=True,
+              help="new result: a file (.nc or .zarr) for a train result, a folder for a sweep")
+@click.option("--device", help="train results: run on this device instead of the recorded one")
+@click.option("--scheduler", help="sweep results: address of a running dask scheduler")
+@click.option("--workers", type=int, help="sweep results: LocalCluster workers")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def rerun(result, out, device, scheduler, workers, quiet):
+    """Compute a train or sweep result again from its own file, and say if it is identical."""
+    from .io import open_dataset
+    from .rerun import rerun as rerun_result
+    from .rerun import result_kind
+
+    if workers is not None:
+        require_int("workers", workers, minimum=1)
+    kind = result_kind(open_dataset(result))  # before anything is written
+    writable_output(out, folder=kind == "sweep")
+    new = rerun_result(result, out, quiet=quiet, echo=click.echo, device=device,
+                       scheduler=scheduler, n_workers=workers)
+    if kind == "train":
+        from .model import Model
+        from .runs import summarize
+
+        summarize(new, Model.from_dict(json.loads(new.attrs["config"])["model"]),
+                  json.loads(new.attrs["config"])["seeds"])
+        click.echo(f"wrote {out}")
+    else:
+        report_result(new)
 
 
 @main.command()

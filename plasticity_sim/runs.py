@@ -38,10 +38,6 @@ def parse_params(items) -> dict:
 def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
                   sensitivity_samples, probes, device, dtype, out, quiet, representation_samples=0,
                   plasticity_every=0, n_val=2000, evaluator="readout", terms=(), terms_every=20):
-    from .analysis.alignment import AlignmentMonitor
-    from .analysis.plasticity_stats import PlasticityMonitor
-    from .backends.torch.train import train
-
     # step counts and sample sizes: a negative one was taken for "on" (or "every step")
     for name, value, minimum in (("alignment_every", alignment_every, 0),
                                  ("plasticity_every", plasticity_every, 0),
@@ -51,6 +47,21 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
         require_int(name, value, minimum=minimum)
     model = resolve_model(model_file, rule, **changes)
     grammar = Grammar(**grammar)
+    monitors = make_monitors(alignment_every=alignment_every, plasticity_every=plasticity_every,
+                             terms=terms, terms_every=terms_every)
+    ds = run_and_write(model, grammar, P, seeds, out, n_test=n_test, n_val=n_val,
+                       evaluator=evaluator, lr=lr, dtype=dtype, device=device, monitors=monitors,
+                       quiet=quiet, sensitivity_samples=sensitivity_samples, probes=probes,
+                       representation_samples=representation_samples)
+    summarize(ds, model, seeds)
+    click.echo(f"wrote {out}")
+
+
+def make_monitors(alignment_every=0, plasticity_every=0, terms=(), terms_every=20) -> list:
+    """The monitors that train's options ask for (their ``settings`` give the options back)."""
+    from .analysis.alignment import AlignmentMonitor
+    from .analysis.plasticity_stats import PlasticityMonitor
+
     monitors = [AlignmentMonitor(alignment_every)] if alignment_every else []
     if plasticity_every:
         monitors.append(PlasticityMonitor(plasticity_every))
@@ -58,11 +69,15 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
         from .analysis.terms import TermMonitor
 
         monitors.append(TermMonitor(terms, terms_every))
+    return monitors
+
+
+def run_and_write(model, grammar, P, seeds, out, **options):
+    """train() and write its recording; a diverged run writes what it recorded, then raises."""
+    from .backends.torch.train import train
+
     try:
-        rec = train(model, grammar, P, seeds, n_test=n_test, n_val=n_val, evaluator=evaluator,
-                    lr=lr, dtype=dtype, device=device, monitors=monitors, quiet=quiet,
-                    sensitivity_samples=sensitivity_samples, probes=probes,
-                    representation_samples=representation_samples)
+        rec = train(model, grammar, P, seeds, **options)
     except DivergenceError as err:
         if err.recording is not None:  # keep what was recorded before the divergence
             err.recording.attrs["status"] = str(err)
@@ -71,6 +86,11 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
         raise
     ds = rec.to_dataset()
     write_dataset(ds, out)
+    return ds
+
+
+def summarize(ds, model, seeds) -> None:
+    """The lines a finished run prints: accuracy, epochs, stopping, probes."""
     # --n-test 0 (validation only): say so instead of printing a NaN test accuracy
     tested = int(ds.attrs["n_test"]) > 0
     if tested:
@@ -87,7 +107,6 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
         probe = ds[probe_name].mean("seed").values
         click.echo(f"probe {'' if tested else 'validation '}accuracy by layer (0 = input): "
                    + " ".join(f"{a:.3f}" for a in probe))
-    click.echo(f"wrote {out}")
 
 
 def _accuracies(acc) -> str:

@@ -270,6 +270,7 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
         merged[axis].attrs.update(long_name=long_name, units=units)
     merged.attrs.update(global_attrs(experiment.title, experiment.spec),
                         experiment=experiment.to_json(), axes=json.dumps(list(experiment.axes)),
+                        experiment_file=str(experiment.path.resolve()) if experiment.path else "",
                         cells=len(experiment.cells), cells_finished=len(parts))
     return merged
 

@@ -29,6 +29,11 @@ class AlignmentMonitor:
     def __init__(self, every: int = 20):
         self.every = require_int("alignment_every", every, minimum=1)  # not silently every step
 
+    @property
+    def settings(self) -> dict:
+        """The train options that make this monitor (recorded in a result's config)."""
+        return {"alignment_every": self.every}
+
     def start(self, trainer, epochs: int, per_epoch: int):
         from ..backends.torch.codegen import CompiledNetwork
 

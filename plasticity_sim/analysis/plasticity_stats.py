@@ -22,6 +22,11 @@ class PlasticityMonitor:
     def __init__(self, every: int = 20):
         self.every = require_int("plasticity_every", every, minimum=1)  # not silently every step
 
+    @property
+    def settings(self) -> dict:
+        """The train options that make this monitor (recorded in a result's config)."""
+        return {"plasticity_every": self.every}
+
     def start(self, trainer, epochs: int, P: int):
         net = trainer.net
         self.names = [f"s{k}_w" for k in range(len(net.projections))]

@@ -26,6 +26,11 @@ class TermMonitor:
             raise ParameterError("terms", "name at least one rule parameter")
         self.every = require_int("terms_every", every, minimum=1)  # not silently every step
 
+    @property
+    def settings(self) -> dict:
+        """The train options that make this monitor (recorded in a result's config)."""
+        return {"terms": self.params, "terms_every": self.every}
+
     def start(self, trainer, epochs: int, P: int):
         net, rule = trainer.net, trainer.net.rule
         unknown = [p for p in self.params if p not in rule.params]

@@ -252,6 +252,15 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     for monitor in monitors:
         monitor.start(trainer, cap, data.per_epoch)
     rec = _recording(model, grammar, trainer, data, settings, evaluator)
+    # what a rerun needs beyond the model and the grammar (``plasticity-sim rerun``)
+    rec.config.update(requested={"P": P, "n_val": n_val, "n_test": n_test},
+                      dtype=rec.attrs["dtype"], device=rec.attrs["device"],
+                      on_divergence=on_divergence,
+                      analysis={"probes": probes, "sensitivity_samples": sensitivity_samples,
+                                "representation_samples": representation_samples,
+                                **{key: value for monitor in monitors
+                                   for key, value in getattr(monitor, "settings", {}).items()}},
+                      monitors=[type(monitor).__name__ for monitor in monitors])
     rec.add("initial_loss", ("seed",), initial_loss,
             "mean loss of the untrained network's readout on its training inputs, in nats",
             "1")
