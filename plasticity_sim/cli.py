@@ -40,6 +40,17 @@ def _one_line_warning(show):
     return showwarning
 
 
+# the activations' names without importing torch (a test keeps them equal to the library's)
+ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "sigmoid", "linear", "softplus")
+DEVICE_HELP = "cpu, cuda or cuda:N"
+
+
+def _rule_choice() -> click.Choice:
+    from .rules.registry import RULES
+
+    return click.Choice(list(RULES))
+
+
 def _view_level(value):
     """--k: an integer, 'layer', or comma-separated integers (one per hidden layer)."""
     if value is None or value == "layer":
@@ -58,14 +69,17 @@ def main():
 
 
 def grammar_options(fn):
-    """--v --classes --m --s --L --seed, shared by every command that builds a grammar."""
+    """--v --n-classes --m --s --L --grammar-seed, shared by every command that builds a
+    grammar (--classes and --seed stay as the older names)."""
     options = [
         click.option("--v", "v", type=int, required=True, help="vocabulary size per level"),
-        click.option("--classes", "n_classes", type=int, required=True, help="number of classes"),
+        click.option("--n-classes", "--classes", "n_classes", type=int, required=True,
+                     help="number of classes"),
         click.option("--m", "m", type=int, required=True, help="synonyms (productions) per symbol"),
         click.option("--s", "s", type=int, required=True, help="tuple size (patch size)"),
         click.option("--L", "L", type=int, required=True, help="number of levels"),
-        click.option("--seed", type=int, default=0, show_default=True, help="seed of the rules"),
+        click.option("--grammar-seed", "--seed", "seed", type=int, default=0, show_default=True,
+                     help="seed of the grammar's production rules"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -113,9 +127,14 @@ def parse_seeds(text: str) -> list[int]:
 
 @main.command()
 @click.option("--model", "model_file", type=click.Path(dir_okay=False), help="model file (TOML)")
-@click.option("--rule", help="a library rule (instead of --model)")
+@click.option("--rule", type=_rule_choice(), help="a library rule (instead of --model)")
 @click.option("--arch", type=click.Choice(["cnn", "lcn", "fc"]), help="architecture")
 @click.option("--width", type=int, help="channels per hidden layer")
+@click.option("--activation", type=click.Choice(ACTIVATION_NAMES),
+              help="activation of the hidden units (default: the model's)")
+@click.option("--time-model", type=click.Choice(["steady", "euler"]),
+              help="neuron time model (default: the model's)")
+@click.option("--momentum", type=float, help="SGD momentum (default: the model's)")
 @grammar_options
 @click.option("--P", "P", type=int, required=True, help="training-set size")
 @click.option("--seeds", default="0", show_default=True, help="seeds, e.g. 0-3 or 1,4,9")
@@ -156,13 +175,13 @@ def parse_seeds(text: str) -> list[int]:
               "pull,push,decorr_coeff for lpl")
 @click.option("--terms-every", type=int, default=20, show_default=True,
               help="steps between two term attributions")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, epochs, lr,
-          batch_size, n_val, n_test, evaluator, patience, alignment_every, sensitivity_samples,
+def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_classes, m, s, L,
+          seed, P, seeds, epochs, lr, batch_size, n_val, n_test, evaluator, patience, alignment_every, sensitivity_samples,
           pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
           terms, terms_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
@@ -170,7 +189,9 @@ def train(model_file, rule, arch, width, v, n_classes, m, s, L, seed, P, seeds, 
 
     writable_output(out)
     train_command(model_file=model_file, rule=rule,
-                  changes=dict(arch=arch, width=width, epochs=epochs, batch_size=batch_size,
+                  changes=dict(arch=arch, width=width, activation=activation,
+                               time_model=time_model, momentum=momentum,
+                               epochs=epochs, batch_size=batch_size,
                                patience=patience, pairs=pairs, k=k, T=T, negatives=negatives,
                                **parse_params(params)),
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
@@ -199,8 +220,10 @@ def rules(fmt, model_file):
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-@click.option("--rule", "rule_names", multiple=True, help="rules to test (default: all)")
-@click.option("--activation", default="relu", show_default=True)
+@click.option("--rule", "rule_names", type=_rule_choice(), multiple=True,
+              help="rules to test (repeatable; default: all)")
+@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
+              show_default=True)
 def virtual(out, rule_names, activation):
     """Virtual slice experiments on one synapse of every rule; signatures table."""
     from pathlib import Path
@@ -220,7 +243,7 @@ def virtual(out, rule_names, activation):
 
 @main.command()
 @click.option("--model", "model_file", type=click.Path(dir_okay=False), help="model file (TOML)")
-@click.option("--rule", help="a library rule (instead of --model)")
+@click.option("--rule", type=_rule_choice(), help="a library rule (instead of --model)")
 @click.option("--arch", type=click.Choice(["lcn", "fc"]), help="architecture (Brian2: no cnn)")
 @click.option("--width", type=int, help="channels per hidden layer")
 @click.option("--time-model", type=click.Choice(["steady", "euler"]), help="neuron time model")
@@ -338,7 +361,8 @@ def report_result(ds, out=None, threshold: float = 0.9):
 @click.argument("result", type=click.Path(exists=True))
 @click.option("--out", type=click.Path(), required=True,
               help="new result: a file (.nc or .zarr) for a train result, a folder for a sweep")
-@click.option("--device", help="train results: run on this device instead of the recorded one")
+@click.option("--device", help="train results: run on this device instead of the recorded one "
+              f"({DEVICE_HELP})")
 @click.option("--scheduler", help="sweep results: address of a running dask scheduler")
 @click.option("--workers", type=int, help="sweep results: LocalCluster workers")
 @click.option("--quiet", is_flag=True, help="no progress bar")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -196,14 +197,21 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
         try:
             futures = {client.submit(cell_fn, cell, str(cells_dir), key=cell.key, retries=2,
                                      pure=False): cell for cell in todo}
-            progress = tqdm(total=len(todo), desc="cells", unit="cell", disable=quiet)
-            for future in as_completed(futures):
+            # a bar on a terminal; in a log file, one plain line per cell instead of \r lines
+            on_terminal = sys.stderr.isatty()
+            progress = tqdm(total=len(todo), desc="cells", unit="cell",
+                            disable=quiet or not on_terminal)
+            for done, future in enumerate(as_completed(futures), 1):
                 cell = futures[future]
                 try:
                     future.result()
                 except Exception as err:  # one failed cell must not lose the others
                     failures.append((cell, err))
                 progress.update()
+                if not quiet and not on_terminal:
+                    state = "failed" if failures and failures[-1][0] is cell else "done"
+                    echo(f"[{done}/{len(todo)}] {state}: {json.dumps(cell.axes)} after "
+                         f"{time.time() - started:.0f} s")
             progress.close()
         finally:
             cluster = getattr(client, "cluster", None)

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,48 @@ def test_bad_options_of_every_command_name_themselves(args, message, tmp_path, m
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not list(tmp_path.iterdir())  # refused before any work
+
+
+def test_grammar_options_follow_the_data_names_and_keep_the_old_ones(tmp_path):
+    new = CliRunner().invoke(main, ["rhm", "--v", "4", "--n-classes", "4", "--m", "4", "--s",
+                                    "2", "--L", "3", "--grammar-seed", "3", "--describe"])
+    old = CliRunner().invoke(main, ["rhm", *GRAMMAR, "--describe"])
+    assert new.exit_code == 0 and new.output == old.output
+    assert "--n-classes, --classes" in CliRunner().invoke(main, ["rhm", "--help"]).output
+
+
+def test_every_choice_lists_its_values_in_help():
+    from plasticity_sim.cli import ACTIVATION_NAMES
+    from plasticity_sim.network.activations import ACTIVATIONS
+
+    assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    for listed in ("bp|fa|", "vicreg_local", "relu|leaky_relu|tanh|sigmoid|linear|softplus",
+                   "steady|euler", "cpu, cuda or cuda:N"):
+        assert listed in text
+    bad = CliRunner().invoke(main, ["train", "--rule", "bpp", *GRAMMAR, "--P", "8", "--out", "x.nc"])
+    assert bad.exit_code == 2 and "'bpp' is not one of" in bad.output
+
+
+def test_train_sets_activation_time_model_and_momentum(tmp_path):
+    out = tmp_path / "r.nc"
+    result = CliRunner().invoke(main, ["train", "--rule", "bp", *GRAMMAR, "--P", "32", "--width",
+                                       "8", "--epochs", "1", "--n-val", "20", "--n-test", "20",
+                                       "--activation", "tanh", "--momentum", "0.5",
+                                       "--time-model", "euler", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    model = json.loads(xr.load_dataset(out).attrs["config"])["model"]
+    assert model["neuron"]["activation"] == "tanh" and model["neuron"]["time_model"] == "euler"
+    assert model["training"]["momentum"] == 0.5
+
+
+def test_a_sweep_in_a_log_file_writes_plain_lines_not_a_bar(tmp_path):
+    spec = tmp_path / "e.toml"
+    spec.write_text('title = "t"\n[grammar]\nv = 4\nn_classes = 4\nm = 4\ns = 2\nL = 2\n'
+                    '[grid]\nrule = ["bp"]\nP = [16, 24]\nwidth = [8]\n'
+                    '[run]\nseeds = [0]\nn_test = 20\nn_val = 20\nepochs = 1\n')
+    result = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(tmp_path / "o"),
+                                       "--workers", "1", "--no-plot"])
+    assert result.exit_code == 0, result.output
+    assert "[1/2] done:" in result.output and "[2/2] done:" in result.output
+    assert "\r" not in result.output

@@ -264,8 +264,9 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     rec.add("initial_loss", ("seed",), initial_loss,
             "mean loss of the untrained network's readout on its training inputs, in nats",
             "1")
-    progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch", disable=quiet,
-                    leave=False)
+    # disable=None: no bar when stderr is not a terminal (a log file gets no \r lines)
+    progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch",
+                    disable=True if quiet else None, leave=False)
     started, step_index, n_epochs = time.perf_counter(), 0, 0
     for epoch in progress:
         running = stopping.running
