@@ -42,8 +42,11 @@ def global_attrs(title: str, config: dict, **extra) -> dict:
 
 
 def _netcdf_attr(value):
-    """netCDF attributes hold numbers and strings: booleans and None become strings."""
-    if isinstance(value, bool) or value is None:
+    """netCDF attributes hold numbers and strings: booleans become strings, None (a setting
+    not given) the empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
         return str(value)
     if isinstance(value, int) and not -2**63 <= value < 2**63:
         return str(value)

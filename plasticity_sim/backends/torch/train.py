@@ -335,7 +335,7 @@ def _recording(model, grammar, trainer, data, settings, evaluator) -> Recording:
     rec = Recording(title=f"{model.name} on RHM", config=config)
     rec.attrs.update(backend="torch", device=str(trainer.device), dtype=str(trainer.dtype).split(".")[-1],
                      rule=model.rule.name, arch=model.arch, width=model.width, P=data.P,
-                     n_val=data.n_val, n_test=data.n_test, pairs=str(model.pairing.scheme),
+                     n_val=data.n_val, n_test=data.n_test, pairs=model.pairing.scheme or "",
                      evaluator=evaluator, seeds=" ".join(map(str, trainer.seeds)),
                      view_levels=" ".join(map(str, trainer.view_levels)),
                      **{k: getattr(grammar, k) for k in ("v", "n_classes", "m", "s", "L")},
