@@ -9,6 +9,12 @@ import xarray as xr
 
 from .provenance import global_attrs
 
+# The three layer indices and how they count (the same in every result):
+LAYER_DOC = "hidden layer (1 = next to the input)"
+PROBE_LAYER_DOC = "layer probed (0 = the input itself, then hidden layers 1, 2, ...)"
+PROJECTION_DOC = ("forward projection k, from population k to k + 1 (0 = input -> hidden "
+                  "layer 1; last = into the readout)")
+
 
 @dataclass
 class Recording:

@@ -234,10 +234,13 @@ def test_backprop_makes_the_top_layer_insensitive_to_low_level_synonyms():
 
 def test_every_recorded_unit_is_a_udunits_unit_and_no_setting_reads_none():
     # losses are in nats, a dimensionless "1" (UDUNITS has no "nat"); the name says nats
-    ds = train(small("bp", epochs=1), G, 64, [0], n_test=100, n_val=50, quiet=True).to_dataset()
+    ds = train(small("bp", epochs=1), G, 64, [0], n_test=100, n_val=50, quiet=True,
+                 sensitivity_samples=20).to_dataset()
     units = {name: var.attrs.get("units") for name, var in ds.variables.items()}
     assert "nat" not in units.values()
     for loss in ("train_loss", "test_loss", "initial_loss"):
         assert units[loss] == "1" and "nats" in ds[loss].attrs["long_name"]
     # a setting not given is empty, not the text "None"
     assert ds.attrs["pairs"] == "" and "None" not in ds.attrs.values()
+    assert "0 = the input" in ds.probe_layer.attrs["long_name"]
+    assert "1 = next to the input" in ds.layer.attrs["long_name"]

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..errors import require_int
+from ..recording import LAYER_DOC, PROJECTION_DOC
 from ..rules.feedback import BP
 
 
@@ -75,12 +76,12 @@ class AlignmentMonitor:
                 "presentations seen before the checkpoint's update")
         rec.add("checkpoint_epoch", ("checkpoint",), np.asarray(self.presentations) // self.per_epoch,
                 "epoch of the checkpoint")
-        rec.coord("projection", np.arange(len(self.names)), "forward projection (last = readout)")
+        rec.coord("projection", np.arange(len(self.names)), PROJECTION_DOC)
         rec.add("update_alignment", ("seed", "checkpoint", "projection"),
                 np.transpose(np.asarray(self.updates), (2, 0, 1)),
                 "cosine between the rule's weight update and backprop's on the same batch")
         if self.has_delta:
-            rec.coord("layer", np.asarray(self.layers), "hidden layer (1 = next to the input)")
+            rec.coord("layer", np.asarray(self.layers), LAYER_DOC)
             rec.add("signal_alignment", ("seed", "checkpoint", "layer"),
                     np.transpose(np.asarray(self.signals), (2, 0, 1)),
                     "cosine between the rule's delta and backprop's for the same input, "

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import require_int
+from ..recording import PROJECTION_DOC
 from ..rules.equations import names_in, parse_expression
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -77,7 +78,7 @@ class PlasticityMonitor:
         stack = lambda key: np.stack([np.stack([r[key].numpy() for r in row], 1)  # noqa: E731
                                       for row in self.rows], 1)  # (E, checkpoint, projection, ...)
         rec.coord("stats_checkpoint", np.arange(len(self.rows)), "plasticity statistics checkpoint")
-        rec.coord("projection", np.arange(len(self.names)), "forward projection (last = readout)")
+        rec.coord("projection", np.arange(len(self.names)), PROJECTION_DOC)
         rec.coord("quantile", np.asarray(QUANTILES), "quantile")
         rec.coord("factor", np.asarray(self.factor_names), "variable read by the update")
         rec.add("stats_presentation", ("stats_checkpoint",), np.asarray(self.presentations),

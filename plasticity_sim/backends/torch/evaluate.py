@@ -15,6 +15,7 @@ from ...analysis.probes import probe_layers
 from ...analysis.representation import representational_similarity
 from ...analysis.sensitivity import synonymic_sensitivity
 from ...errors import require_int
+from ...recording import LAYER_DOC, PROBE_LAYER_DOC
 
 EVALUATORS = ("readout", "probe")
 SOURCES = {"readout": "the network's own readout",
@@ -51,7 +52,7 @@ def evaluate_run(rec, trainer, data, val, bad, evaluator, probes, sensitivity_sa
         acc, acc_val, decay = stack("test_accuracy"), stack("val_accuracy"), stack("decay")
         for values in (acc, acc_val):
             values[bad] = np.nan
-        rec.coord("probe_layer", np.arange(acc.shape[1]), "layer probed (0 = the input itself)")
+        rec.coord("probe_layer", np.arange(acc.shape[1]), PROBE_LAYER_DOC)
         rec.add("probe_accuracy", ("seed", "probe_layer"), acc,
                 "test accuracy of a linear probe (logistic regression) on the layer's rates, "
                 "fitted on the training inputs, its L2 penalty chosen on validation")
@@ -83,6 +84,6 @@ def _on_test_inputs(rec, trainer, data, bad, setting, n, measure, name, level, l
         return
     values = measure(trainer, [t.take(slice(0, n)) for t in data.tests])
     values[bad] = np.nan
-    rec.coord("layer", np.arange(1, values.shape[1] + 1), "hidden layer (1 = next to the input)")
+    rec.coord("layer", np.arange(1, values.shape[1] + 1), LAYER_DOC)
     rec.coord(level[0], np.arange(values.shape[2]), level[1])
     rec.add(name, ("seed", "layer", level[0]), values, long_name)
