@@ -321,12 +321,24 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
 @click.argument("result", type=click.Path(exists=True))
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @click.option("--threshold", type=float, default=0.9, show_default=True, help="accuracy for P*")
-def plot(result, out, threshold):
-    """Figures (PNG and PDF) and the P* table of a sweep's combined result."""
+@click.option("--format", "formats", type=click.Choice(["png", "pdf", "svg"]), multiple=True,
+              help="file formats (repeatable; default: png and pdf)")
+@click.option("--dpi", type=int, default=300, show_default=True, help="resolution of PNGs")
+def plot(result, out, threshold, formats, dpi):
+    """Figures and the P* table of a sweep's combined result, or the figures of one train
+    result (learning curves, probes, sensitivity, alignment, representation)."""
     from .io import open_dataset
+    from .plots import figure_output
+    from .plots_run import is_run, plot_run
 
-    writable_output(out, folder=True)
-    report_result(open_dataset(result), out, threshold)
+    ds = open_dataset(result)
+    with figure_output(formats or ("png", "pdf"), dpi):
+        writable_output(out, folder=True)
+        if is_run(ds):
+            for path in plot_run(ds, out):
+                click.echo(f"wrote {path}")
+        else:
+            report_result(ds, out, threshold)
 
 
 def report_result(ds, out=None, threshold: float = 0.9):

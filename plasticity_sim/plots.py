@@ -6,6 +6,7 @@ rule and P become facets: one figure per combination, named with its values.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
@@ -156,23 +157,41 @@ def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> 
 
 
 DPI = 300  # print resolution
+FORMATS = ("png", "pdf", "svg")
 # TrueType (42) instead of Type 3 fonts: journals' PDF checks reject Type 3
-FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}
+FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}
+_output = {"formats": ("png", "pdf"), "dpi": DPI}
+
+
+@contextlib.contextmanager
+def figure_output(formats=("png", "pdf"), dpi: int = DPI):
+    """Within this block, :func:`save_figure` writes these formats at this resolution."""
+    formats = tuple(formats)
+    if not formats or set(formats) - set(FORMATS):
+        raise ParameterError("format", f"must be some of {', '.join(FORMATS)}; got {formats}")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+        raise ParameterError("dpi", f"must be an integer in [10, 2400]; got {dpi!r}")
+    before = dict(_output)
+    _output.update(formats=formats, dpi=dpi)
+    try:
+        yield
+    finally:
+        _output.update(before)
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Write ``fig`` as PNG (300 dpi) and PDF (TrueType fonts) beside each other; returns the
-    PNG's path."""
+    """Write ``fig`` in each format of :func:`figure_output` (PNG at 300 dpi and PDF with
+    TrueType fonts unless told otherwise) beside each other; returns the first file's path."""
     import matplotlib
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     path = Path(path)  # appended, not with_suffix: a facet named "lr_factor0.3" has a dot
     with matplotlib.rc_context(FONTS):
-        for ext in (".png", ".pdf"):
-            fig.savefig(path.with_name(path.name + ext), dpi=DPI)
+        for ext in _output["formats"]:
+            fig.savefig(path.with_name(f"{path.name}.{ext}"), dpi=_output["dpi"])
     plt.close(fig)
-    return path.with_name(path.name + ".png")
+    return path.with_name(f"{path.name}.{_output['formats'][0]}")
 
 
 def projection_name(k: int, n_projections: int) -> str:
