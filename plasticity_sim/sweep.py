@@ -243,7 +243,8 @@ def connect(scheduler: str, timeout: float = SCHEDULER_TIMEOUT_S):
 
 
 def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
-    """One Dataset over the grid's axes (missing cells are NaN)."""
+    """One Dataset over the grid's axes (missing cells are NaN, so that integer and boolean
+    variables are float where some cell is missing, and keep their type otherwise)."""
     parts = []
     files = cell_files(cells_dir)
     descriptions: dict[str, dict] = {}  # variable -> {long_name: first cell that says it}
@@ -265,9 +266,15 @@ def combine(experiment: Experiment, cells_dir: Path) -> xr.Dataset:
     merged = xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="override")
     merged = merged.reindex({axis: list(dict.fromkeys(values)) for axis, values in
                              experiment.axes.items() if axis not in experiment.linked})
+    # integers and booleans went through float (NaN marks a cell not run): back where none is
+    exact = {name: var.dtype for part in parts for name, var in part.data_vars.items()
+             if var.dtype.kind in "iub"}
     for name, var in merged.data_vars.items():
         if var.dtype.kind in "OU":  # text of cells not run: empty, not NaN
             merged[name] = var.fillna("").astype(str)
+            merged[name].attrs = var.attrs
+        elif name in exact and var.dtype != exact[name] and not var.isnull().any():
+            merged[name] = var.astype(exact[name])
             merged[name].attrs = var.attrs
         said = descriptions.get(name, {})
         if len(said) > 1:  # cells describe it differently: keep every description

@@ -73,6 +73,8 @@ def test_a_sweep_completes_and_combines(experiment, tmp_path):
     assert '"rule": ["bp", "dfa"]' in on_disk.attrs["experiment"]
     assert on_disk.attrs["cells_finished"] == 4
     assert list(on_disk.rule.values) == ["bp", "dfa"]
+    # every cell there: integers and booleans keep their type
+    assert on_disk.epochs_trained.dtype.kind == "i" and on_disk.diverged.dtype == bool
 
 
 def test_an_interrupted_sweep_reruns_only_the_missing_cells(experiment, tmp_path):
@@ -226,6 +228,7 @@ def test_a_selection_runs_only_its_cells_but_the_result_holds_the_whole_grid(exp
     assert sorted(calls(tmp_path)) == sorted(c.key for c in first)
     assert np.isfinite(result.test_accuracy.sel(rule="bp")).all()
     assert np.isnan(result.test_accuracy.sel(rule="dfa")).all()      # not run yet: NaN
+    assert np.isnan(result.epochs_trained.sel(rule="dfa")).all()     # an integer, as float here
     on_disk = xr.load_dataset(tmp_path / "tiny_sweep.nc")          # text variables survive
     assert set(on_disk.stopped_by.sel(rule="dfa").values.ravel()) == {""}
     assert set(on_disk.stopped_by.sel(rule="bp").values.ravel()) <= {"converged", "plateau", "cap"}
