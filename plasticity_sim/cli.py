@@ -268,7 +268,8 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
                           pairs=pairs)
     grammar = Grammar(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed)
     result = run_crosscheck(model, grammar, presentations=presentations, seed=net_seed,
-                            target=target, tolerance=tolerance, chunk=chunk)
+                            target=target, tolerance=tolerance, chunk=chunk,
+                            echo=lambda line: click.echo(line, err=True))
     click.echo(result.table())
     if not result.passed:
         raise SystemExit(1)

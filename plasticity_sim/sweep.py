@@ -5,8 +5,9 @@ file under its final name is always complete; a rerun skips the cells already on
 worker lost mid-cell is replaced and the cell rescheduled by dask; a cell that runs twice
 rewrites the same file with the same content, so nothing is duplicated. A cell file damaged
 in place is reported and its cell runs again; the temporary files of cells killed while
-writing are removed when the next sweep starts. The cells combine into one Dataset over the
-grid's axes.
+writing are removed when the next sweep starts. Two sweeps on one folder share the work:
+a cell is claimed before it is computed (:mod:`plasticity_sim.claims`). The cells combine
+into one Dataset over the grid's axes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import xarray as xr
 from tqdm.auto import tqdm
 
+from .claims import Claim, is_stale
 from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
 from .io import write_dataset
@@ -28,6 +30,7 @@ from .provenance import global_attrs
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
+CLAIM_WAIT_S = 5.0  # how often a sweep looks again at a cell another sweep computes
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -36,7 +39,28 @@ AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", 
 
 
 def run_cell(cell: Cell, cells_dir: str) -> str:
-    """Train one cell (an ensemble over its seeds) and write its file; returns its path."""
+    """Train one cell (an ensemble over its seeds) and write its file; returns its path.
+
+    The cell is claimed first: if another sweep on the same folder computes it, this one
+    waits for its file instead of computing it twice."""
+    cells_dir = Path(cells_dir)
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        done = finished(cells_dir, cell)
+        if done is not None:
+            return str(done)
+        claim = Claim.take(cells_dir / f".claim-{cell.digest}")
+        if claim is not None:
+            break
+        if is_stale(cells_dir / f".claim-{cell.digest}"):  # its holder died: take it over
+            (cells_dir / f".claim-{cell.digest}").unlink(missing_ok=True)
+        else:
+            time.sleep(CLAIM_WAIT_S)
+    with claim:
+        return _compute_cell(cell, cells_dir)
+
+
+def _compute_cell(cell: Cell, cells_dir: Path) -> str:
     import torch
 
     from .analysis.alignment import AlignmentMonitor
@@ -61,7 +85,7 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     ds["model_settings"] = xr.Variable((), json.dumps(model_settings(cell.model), sort_keys=True),
                                        {"long_name": "the cell's model settings (JSON)"})
     ds.attrs.update(cell_key=cell.key, cell_axes=json.dumps(cell.axes), cell_complete=1)
-    path = Path(cells_dir) / f"{cell.key}.nc"
+    path = cells_dir / f"{cell.key}.nc"
     write_dataset(ds, path)
     return str(path)
 

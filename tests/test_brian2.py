@@ -160,6 +160,7 @@ def test_crosscheck_command(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "engines agree within relative 1e-09" in result.output
+    assert "Brian2 (numpy): building the network" in result.output  # told while it works
     assert re.search(r"s1_w\s+synapses\s+\d", result.output)
     bad = CliRunner().invoke(main, args[:-2] + ["--target", "numpy", "--tolerance", "0"])
     assert bad.exit_code == 1 and "DISAGREE" in bad.output
@@ -182,3 +183,33 @@ def test_full_cross_check_over_200_presentations(rule, arch, neuron, grammar):
     result = crosscheck(Model.for_rule(rule, arch=arch, width=6, **neuron), grammar,
                         presentations=200, target="numpy")
     assert result.passed, result.table()
+
+
+def test_views_are_refused_by_the_crosscheck_before_any_engine_runs():
+    with pytest.raises(ParameterError, match="'views' pairs are not expressible"):
+        crosscheck(Model.for_rule("clapp", arch="fc", width=4, pairs="views"), G2, presentations=4)
+
+
+def test_a_run_that_diverges_in_both_engines_is_compared_up_to_the_divergence(monkeypatch):
+    import importlib
+
+    from plasticity_sim.backends.brian2.runner import Brian2Run
+
+    module = importlib.import_module("plasticity_sim.backends.brian2.crosscheck")
+
+    rates = np.arange(10.0)[:, None] * np.ones((10, 3))
+    torch_rates, brian_rates = rates.copy(), rates.copy()
+    torch_rates[5:], brian_rates[6:] = np.inf, np.nan            # blow-ups one apart
+    w = np.ones((10, 2, 2))
+    monkeypatch.setattr(module, "torch_trajectory", lambda *a, **k: (
+        list(range(10)), {"s1_w": w[0]}, {}, {1: torch_rates}, {"s1_w": w}))
+    monkeypatch.setattr(module, "run_brian2", lambda *a, **k: Brian2Run(
+        rates={1: brian_rates}, synapses={"s1_w": w}, schedule="x", target="numpy"))
+    model = Model.for_rule("fa", arch="fc", width=3)
+    both = crosscheck(model, G2, presentations=10)
+    assert both.diverged == {"torch": 5, "Brian2": 6} and both.compared == 5 and both.passed
+    assert "torch at presentation 5 and Brian2 at presentation 6" in both.table()
+    assert "agree within relative 1e-09 up to presentation 5" in both.table()
+    brian_rates[:] = rates                                       # now only torch blows up
+    one = crosscheck(model, G2, presentations=10)
+    assert not one.passed and "not in the other engine" in one.table()

@@ -108,10 +108,7 @@ class Brian2Model:
             raise ParameterError("bias", "the Brian2 engine runs networks without biases")
         if m.training.optimizer != "sgd":
             raise ParameterError("optimizer", "the Brian2 engine runs SGD (with momentum)")
-        if m.pairing.scheme not in (None, "fixations"):
-            raise ParameterError("pairs", "the Brian2 engine runs one network on one stream: its "
-                                 "pairs are temporal fixations (the previous presentation is the "
-                                 f"context), not {m.pairing.scheme!r}")
+        check_brian2_pairing(m.pairing.scheme)
         for p in self.rule.pathways:
             if p.route == "direct" and p.source == "top":
                 raise ParameterError("rule", f"{self.rule.name}: a pathway from the top layer's "
@@ -425,3 +422,11 @@ class Brian2Model:
 
     def schedule(self) -> str:
         return str(b2.scheduling_summary(self.net))
+
+
+def check_brian2_pairing(scheme) -> None:
+    """Brian2 runs one network on one stream: pairs can only be temporal fixations."""
+    if scheme not in (None, "fixations"):
+        raise ParameterError("pairs", "the Brian2 engine runs one network on one stream: its "
+                             "pairs are temporal fixations (the previous presentation is the "
+                             f"context); {scheme!r} pairs are not expressible there")
