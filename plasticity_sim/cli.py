@@ -181,8 +181,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_classes, m, s, L,
-          seed, P, seeds, epochs, lr, batch_size, n_val, n_test, evaluator, patience, alignment_every, sensitivity_samples,
-          pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
+          seed, P, seeds, epochs, lr, batch_size, n_val, n_test, evaluator, patience,
+          alignment_every, sensitivity_samples, pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
           terms, terms_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
@@ -387,16 +387,17 @@ def rerun(result, out, device, scheduler, workers, quiet):
 
     if workers is not None:
         require_int("workers", workers, minimum=1)
-    kind = result_kind(open_dataset(result))  # before anything is written
+    original = open_dataset(result)
+    kind = result_kind(original)  # before anything is written
     writable_output(out, folder=kind == "sweep")
-    new = rerun_result(result, out, quiet=quiet, echo=click.echo, device=device,
+    new = rerun_result(original, out, quiet=quiet, echo=click.echo, device=device,
                        scheduler=scheduler, n_workers=workers)
     if kind == "train":
         from .model import Model
         from .runs import summarize
 
-        summarize(new, Model.from_dict(json.loads(new.attrs["config"])["model"]),
-                  json.loads(new.attrs["config"])["seeds"])
+        config = json.loads(new.attrs["config"])
+        summarize(new, Model.from_dict(config["model"]), config["seeds"])
         click.echo(f"wrote {out}")
     else:
         report_result(new)

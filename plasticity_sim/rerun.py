@@ -4,6 +4,7 @@ enough to compute it again, bit for bit on the same machine and library versions
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,6 @@ def result_kind(ds: xr.Dataset) -> str:
 def rerun_train(ds: xr.Dataset, out, *, quiet: bool = False, device: str | None = None) -> xr.Dataset:
     """Train again what a train result recorded (same model, grammar, seeds, rates, sizes,
     evaluator and analysis) and write it to ``out``."""
-    import warnings
-
     from .model import Model
     from .rhm.grammar import Grammar
     from .runs import make_monitors, run_and_write
@@ -106,12 +105,13 @@ def compare(original: xr.Dataset, new: xr.Dataset, name: str = "test_accuracy") 
     return f"{name}: differs from the original by up to {np.nanmax(np.abs(a - b)):.3g}"
 
 
-def rerun(path, out, *, quiet: bool = False, echo=print, device: str | None = None,
+def rerun(result, out, *, quiet: bool = False, echo=print, device: str | None = None,
           scheduler: str | None = None, n_workers: int | None = None) -> xr.Dataset:
-    """Compute a train or sweep result again from the configuration in its file, write it
-    to ``out`` (a file for train, a folder for sweep) and say whether it is identical.
-    ``device`` applies to a train result; ``scheduler`` and ``n_workers`` to a sweep."""
-    original = open_dataset(path)
+    """Compute a train or sweep result (a path, or the Dataset already opened) again from
+    the configuration it records, write it to ``out`` (a file for train, a folder for
+    sweep) and say whether it is identical. ``device`` applies to a train result;
+    ``scheduler`` and ``n_workers`` to a sweep."""
+    original = result if isinstance(result, xr.Dataset) else open_dataset(result)
     if result_kind(original) == "train":
         if scheduler is not None or n_workers is not None:
             raise ParameterError("scheduler", "a train result reruns on this machine; "

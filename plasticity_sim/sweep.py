@@ -45,15 +45,16 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
     waits for its file instead of computing it twice."""
     cells_dir = Path(cells_dir)
     cells_dir.mkdir(parents=True, exist_ok=True)
+    claim_path = cells_dir / f".claim-{cell.digest}"
     while True:
         done = finished(cells_dir, cell)
         if done is not None:
             return str(done)
-        claim = Claim.take(cells_dir / f".claim-{cell.digest}")
+        claim = Claim.take(claim_path)
         if claim is not None:
             break
-        if is_stale(cells_dir / f".claim-{cell.digest}"):  # its holder died: take it over
-            (cells_dir / f".claim-{cell.digest}").unlink(missing_ok=True)
+        if is_stale(claim_path):  # its holder died: take it over
+            claim_path.unlink(missing_ok=True)
         else:
             time.sleep(CLAIM_WAIT_S)
     with claim:
@@ -63,13 +64,13 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
 def _compute_cell(cell: Cell, cells_dir: Path) -> str:
     import torch
 
-    from .analysis.alignment import AlignmentMonitor
     from .backends.torch.train import train
+    from .runs import make_monitors
 
     if cell.run["device"] == "cpu":
         torch.set_num_threads(1)  # one process per core: no oversubscription
     run = cell.run
-    monitors = [AlignmentMonitor(run["alignment_every"])] if run["alignment_every"] else []
+    monitors = make_monitors(alignment_every=run["alignment_every"])
     rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
                 n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
