@@ -45,10 +45,20 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "sigmoid", "linear", "softplus
 DEVICE_HELP = "cpu, cuda or cuda:N"
 
 
-def _rule_choice() -> click.Choice:
+class RuleChoice(click.Choice):
+    """The library's rules, listed in help; an unknown name gets the library's own error
+    (``error: rule: must be one of ...``), like every other bad setting."""
+
+    def convert(self, value, param, ctx):
+        from .rules.registry import get_rule
+
+        return get_rule(value).name
+
+
+def _rule_choice() -> RuleChoice:
     from .rules.registry import RULES
 
-    return click.Choice(list(RULES))
+    return RuleChoice(list(RULES))
 
 
 def _view_level(value):
