@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow bench searches scaling experiments clean-venv
+.PHONY: demo demo-figures test test-slow bench searches scaling experiments clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(VENV)/bin/plasticity-sim demo --out $(OUT)
+
+# The figures the README shows: the demo's (a sweep) and those of one train run
+DEMO_RUN = train --rule dfa --v 4 --n-classes 4 --m 4 --s 2 --L 3 --P 1024 --seeds 0-2 \
+	--alignment-every 20 --plasticity-every 50 --sensitivity-samples 2000 \
+	--representation-samples 500 --record-weights --quiet
+demo-figures: $(STAMP)
+	$(VENV)/bin/plasticity-sim demo --out $(OUT) --quiet
+	mkdir -p docs/demo/run
+	cp $(OUT)/accuracy.png $(OUT)/p_star.png docs/demo/
+	$(VENV)/bin/plasticity-sim $(DEMO_RUN) --out $(OUT)/dfa_run.nc
+	$(VENV)/bin/plasticity-sim plot $(OUT)/dfa_run.nc --out docs/demo/run --format png
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
@@ -32,7 +43,7 @@ bench: $(STAMP)
 SIM = $(VENV)/bin/plasticity-sim
 RESULTS = experiments/results
 
-# The searches behind the defaults: validation accuracy, seeds 100-102 (README, "The protocol")
+# The searches behind the defaults: validation accuracy, seeds 100-102 (docs/training.md, "The protocol")
 searches: $(STAMP)
 	$(SIM) sweep experiments/views_k.toml --out $(RESULTS)/views_k
 	$(SIM) sweep experiments/views_k_deep.toml --out $(RESULTS)/views_k_deep

@@ -180,6 +180,8 @@ def parse_seeds(text: str) -> list[int]:
               help="representational comparison with every level on N test inputs (0: off)")
 @click.option("--plasticity-every", type=int, default=0,
               help="plasticity statistics every N steps (0: off)")
+@click.option("--record-weights", is_flag=True,
+              help="record the first hidden layer's trained weights (receptive fields)")
 @click.option("--terms", default="", metavar="NAME,...",
               help="rule parameters whose terms' share of every update is recorded, e.g. "
               "pull,push,decorr_coeff for lpl")
@@ -193,7 +195,7 @@ def parse_seeds(text: str) -> list[int]:
 def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_classes, m, s, L,
           seed, P, seeds, epochs, lr, batch_size, n_val, n_test, evaluator, patience,
           alignment_every, sensitivity_samples, pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
-          terms, terms_every, device, dtype, out, quiet):
+          record_weights, terms, terms_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
@@ -209,7 +211,7 @@ def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_
                   alignment_every=alignment_every,
                   sensitivity_samples=sensitivity_samples, probes=probes,
                   representation_samples=representation_samples, plasticity_every=plasticity_every,
-                  terms=[name.strip() for name in terms.split(",") if name.strip()],
+                  record_weights=record_weights, terms=[name.strip() for name in terms.split(",") if name.strip()],
                   terms_every=terms_every, device=device, dtype=dtype, out=out, quiet=quiet)
 
 
@@ -249,6 +251,45 @@ def virtual(out, rule_names, activation):
     for path in plot_virtual(ds, out):
         click.echo(f"wrote {path}")
     click.echo(signature_table(signatures(ds)))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--rule", "rule_names", type=_rule_choice(), multiple=True,
+              help="rules to test (repeatable; default: all)")
+@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
+              show_default=True)
+@click.option("--pulses", type=int, default=900, show_default=True,
+              help="pulses of every induction")
+@click.option("--history-hours", type=float, default=48.0, show_default=True,
+              help="duration of each rate history (h)")
+@click.option("--tau-state", type=float, default=3600.0, show_default=True,
+              help="time constant of the rule's state, e.g. BCM's threshold (s)")
+@click.option("--tau-w", type=float, default=36000.0, show_default=True,
+              help="time constant of the weight: sets the size of a change (s)")
+@click.option("--rate-unit", type=float, default=10.0, show_default=True,
+              help="the rate that counts as 1 in the rule's equations (Hz)")
+@click.option("--w0", type=float, default=1.0, show_default=True,
+              help="the weight when an induction starts")
+def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau_w, rate_unit, w0):
+    """Induction protocols in physical units on one synapse of every rule: the frequency
+    response (900 pulses at 0.5-100 Hz) after a deprived and a normal rate history."""
+    from pathlib import Path
+
+    from .analysis import protocols as p
+    from .io import write_dataset
+    from .plots import save_figure
+    from .rules.registry import RULES, get_rule
+
+    writable_output(out, folder=True)
+    chosen = [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
+    ds = p.protocols(chosen, pulses=pulses, history_duration=history_hours * 3600.0,
+                     activation=activation, tau_state=tau_state, tau_w=tau_w,
+                     rate_unit=rate_unit, w0=w0)
+    write_dataset(ds, Path(out) / "protocols.nc")
+    click.echo(f"wrote {Path(out) / 'protocols.nc'}")
+    click.echo(f"wrote {save_figure(p.frequency_response_figure(ds), Path(out) / 'frequency_response')}")
+    click.echo(p.crossover_table(ds))
 
 
 @main.command()

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli_support import parse_seed_list
+from . import __version__
 from .errors import ParameterError, require_int
 from .io import read_toml
 from .model import Model
@@ -84,9 +85,10 @@ class Cell:
 
     @property
     def digest(self) -> str:
-        """A hash of everything the cell computes from: equal digests, equal results."""
+        """A hash of everything the cell computes from, the package's version included (a new
+        version recomputes the cells): equal digests, equal results."""
         spec = {"axes": self.axes, "model": self.model.to_dict(), "grammar": self.grammar.params,
-                "P": self.P, "run": self.run}
+                "P": self.P, "run": self.run, "version": __version__}
         return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property

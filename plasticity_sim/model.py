@@ -34,7 +34,7 @@ class Training:
     torch.optim.SGD, or Adam's per-synapse normalization of the update (torch.optim.Adam
     with L2 decay).
 
-    One stopping rule for every rule (README, "The protocol"): after every epoch a member
+    One stopping rule for every rule (docs/training.md, "The protocol"): after every epoch a member
     stops when its epoch's mean training loss is below ``loss_threshold`` ("converged"),
     when its validation accuracy has not beaten its best by more than ``min_delta`` for
     ``patience`` epochs ("plateau"), when its training loss exceeds ``divergence_factor``
@@ -84,7 +84,7 @@ class Training:
 
 #: Learning rates per rule and depth L, chosen by the protocol's searches on validation
 #: accuracy with seeds that no reported result uses (experiments/learning_rates.toml and
-#: learning_rates_more.toml; README, "Defaults"): CNN width 128, batch 32, momentum 0.9;
+#: learning_rates_more.toml; docs/training.md, "Defaults"): CNN width 128, batch 32, momentum 0.9;
 #: L = 2 at v = n_c = m = 8, L = 3 and 4 at v = n_c = m = 4. A depth outside the table
 #: takes the nearest one. clapp, lpl and vicreg_local as published were searched at L = 3
 #: with their pairing (experiments/ssl_published_search.toml); clapp's other depths keep
@@ -120,7 +120,7 @@ def default_lr(rule: str, L: int) -> float:
     return table[min(table, key=lambda depth: (abs(depth - L), -depth))]
 
 
-#: Per-rule defaults besides the learning rate (README, "Defaults"). DRTP's hidden updates
+#: Per-rule defaults besides the learning rate (docs/training.md, "Defaults"). DRTP's hidden updates
 #: never vanish (the target does not go to zero as the error does), so ReLU units grow
 #: without bound under it; it gets saturating tanh units by default. CLAPP contrasts 16
 #: negatives (its public code's default). LPL learns with Adam, biases and weight decay as

@@ -136,7 +136,10 @@ def _scale(part, rule, axis) -> float:
 
 
 def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> list[Path]:
-    """Every figure the result supports, as PNG and PDF; returns the PNG paths."""
+    """Every figure the result supports, as PNG and PDF; returns the PNG paths. Each figure
+    of one facet (one value of every extra axis) is also a function returning a matplotlib
+    Figure: :func:`accuracy_figure`, :func:`p_star_figure`, :func:`sensitivity_figure`,
+    :func:`alignment_figure`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,12 +150,12 @@ def plot_result(ds: xr.Dataset, out_dir: str | Path, threshold: float = 0.9) -> 
         part, _ = _with_runs(part)
         if not part.sizes["rule"]:
             continue
-        paths.append(_accuracy(part, out_dir / f"accuracy{suffix}", threshold))
-        paths.append(_p_star_bars(part, out_dir / f"p_star{suffix}", threshold))
+        paths.append(save_figure(accuracy_figure(part, threshold), out_dir / f"accuracy{suffix}"))
+        paths.append(save_figure(p_star_figure(part, threshold), out_dir / f"p_star{suffix}"))
         if "sensitivity" in part:
-            paths.append(_sensitivity(part, out_dir / f"sensitivity{suffix}"))
+            paths.append(save_figure(sensitivity_figure(part), out_dir / f"sensitivity{suffix}"))
         if "update_alignment" in part and np.isfinite(part.update_alignment.values).any():
-            paths.append(_alignment(part, out_dir / f"alignment{suffix}"))
+            paths.append(save_figure(alignment_figure(part), out_dir / f"alignment{suffix}"))
     return paths
 
 
@@ -201,7 +204,9 @@ def projection_name(k: int, n_projections: int) -> str:
     return f"{pre} -> {post}"
 
 
-def _accuracy(part, path, threshold):
+def accuracy_figure(part: xr.Dataset, threshold: float = 0.9):
+    """Test accuracy against P per rule: mean over seeds (diverged runs at chance), a band
+    of one standard deviation, P* marked, the threshold, chance and n_c m^L drawn."""
     import matplotlib.pyplot as plt
 
     axis = p_axis(part)
@@ -228,10 +233,11 @@ def _accuracy(part, path, threshold):
            )
     ax.set_title(part.attrs.get("title", ""), fontsize=10)
     ax.legend(fontsize=8, ncol=2)
-    return save_figure(fig, path)
+    return fig
 
 
-def _p_star_bars(part, path, threshold):
+def p_star_figure(part: xr.Dataset, threshold: float = 0.9):
+    """P* per rule as bars, next to n_c m^L."""
     import matplotlib.pyplot as plt
 
     axis = p_axis(part)
@@ -254,10 +260,11 @@ def _p_star_bars(part, path, threshold):
            title="P* per rule (hatched: beyond the grid)")
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=30)
-    return save_figure(fig, path)
+    return fig
 
 
-def _sensitivity(part, path):
+def sensitivity_figure(part: xr.Dataset):
+    """Synonymic sensitivity per hidden layer and level, at the largest P."""
     import matplotlib.pyplot as plt
 
     axis = p_axis(part)
@@ -274,10 +281,10 @@ def _sensitivity(part, path):
     axes[0][0].set_ylabel("synonymic sensitivity")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"after training at {axis} = {last[axis].values:g}", fontsize=11)
-    return save_figure(fig, path)
+    return fig
 
 
-def _alignment(part, path, window: int = 25):
+def alignment_figure(part: xr.Dataset, window: int = 25):
     """Cosine with backprop's update over training, per projection; a running mean over
     ``window`` checkpoints, mean over seeds, against epochs (presentations / P)."""
     import matplotlib.pyplot as plt
@@ -312,4 +319,4 @@ def _alignment(part, path, window: int = 25):
     axes[0][-1].legend(handles[::-1], labels[::-1], fontsize=7)
     fig.suptitle(f"alignment over training at {axis} = {chosen[axis].values:g} (running mean over "
                  f"{window} checkpoints)", fontsize=11)
-    return save_figure(fig, path)
+    return fig

@@ -2,8 +2,9 @@
 Figure, :func:`plot_run` writes every one the result supports.
 
 Learning curves, probe accuracy per layer, synonymic sensitivity per layer, alignment with
-backprop per projection over training, and the representational comparison of each layer
-with each level of the tree. Weights are not recorded by a run, so no receptive fields.
+backprop per projection over training, the representational comparison of each layer with
+each level of the tree, the first layer's receptive fields (``record_weights``) and the
+weight and weight-change distributions over training (plasticity statistics).
 """
 
 from __future__ import annotations
@@ -133,11 +134,79 @@ def representation_profile(ds: xr.Dataset):
     return fig
 
 
+def receptive_fields(ds: xr.Dataset, seed_index: int = 0, n_units: int = 16):
+    """The first hidden layer's trained weights, one panel per unit (the ``n_units`` with the
+    largest weight norm, of one seed): rows the input tokens, columns the positions inside
+    the unit's receptive field. An LCN shows its leftmost field."""
+    import matplotlib.pyplot as plt
+
+    w = ds.input_weights.isel(seed=seed_index)
+    if "field" in w.dims:
+        w = w.isel(field=0)
+    w = w.transpose("unit", "token", "input_offset")
+    norms = np.sqrt((w ** 2).sum(("token", "input_offset"))).values
+    units = np.argsort(-np.nan_to_num(norms))[:n_units]
+    cols = min(8, len(units))
+    rows = int(np.ceil(len(units) / cols))
+    # a narrow last column holds the colour bar, so that tight_layout places it too
+    fig, grid = plt.subplots(rows, cols + 1, figsize=(1.2 * cols + 1.2, 1.5 * rows + 0.8),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] * cols + [0.12]})
+    axes, bar_axes = grid[:, :cols], grid[:, cols]
+    scale = float(np.nanmax(np.abs(w.values))) or 1.0
+    for ax in grid.flat:
+        ax.axis("off")
+    for ax, unit in zip(axes.flat, units):
+        image = ax.imshow(w.sel(unit=w.unit.values[unit]).values, cmap="RdBu_r", vmin=-scale,
+                          vmax=scale, aspect="auto")
+        ax.set_title(f"unit {int(w.unit.values[unit])}", fontsize=7)
+        ax.axis("on")
+        ax.set(xticks=[], yticks=[])
+    axes[0][0].set(ylabel="token", xlabel="position")
+    bar_axes[0].axis("on")
+    fig.colorbar(image, cax=bar_axes[0], label="weight")
+    fig.suptitle(f"{_title(ds)}: layer-1 receptive fields, seed {int(ds.seed.values[seed_index])}",
+                 fontsize=10)
+    return fig
+
+
+def weight_distributions(ds: xr.Dataset, seed_index: int = 0):
+    """Per projection, the weights' and the weight changes' quantiles over training (one
+    seed): the median as a line, 25-75% and 5-95% as bands."""
+    import matplotlib.pyplot as plt
+
+    projections = ds.projection.values
+    fig, axes = plt.subplots(2, len(projections), figsize=(3.0 * len(projections), 5.6),
+                             sharex=True, squeeze=False)
+    when = ds.stats_presentation.values / max(float(ds.attrs.get("P", 1)), 1.0)
+    for col, k in enumerate(projections):
+        for row, (name, label) in enumerate((("w_quantiles", "weight"),
+                                             ("dw_quantiles", "weight change per step"))):
+            q = ds[name].isel(seed=seed_index).sel(projection=k).transpose(
+                "stats_checkpoint", "quantile").values
+            ax = axes[row][col]
+            ax.fill_between(when, q[:, 0], q[:, 4], alpha=0.2, color="tab:blue", label="5-95%")
+            ax.fill_between(when, q[:, 1], q[:, 3], alpha=0.4, color="tab:blue", label="25-75%")
+            ax.plot(when, q[:, 2], color="tab:blue", lw=1, label="median")
+            ax.axhline(0, color="grey", lw=0.6)
+            if col == 0:
+                ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(projection_name(int(k), len(projections)), fontsize=9)
+            else:
+                ax.set_xlabel("epoch")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{_title(ds)}: distributions over training, seed "
+                 f"{int(ds.seed.values[seed_index])}", fontsize=10)
+    return fig
+
+
 FIGURES = {"learning_curves": (learning_curves, "train_loss"),
            "probes": (probe_profile, "probe_accuracy"),
            "sensitivity": (sensitivity_profile, "sensitivity"),
            "alignment": (alignment_profile, "update_alignment"),
-           "representation": (representation_profile, "representational_similarity")}
+           "representation": (representation_profile, "representational_similarity"),
+           "receptive_fields": (receptive_fields, "input_weights"),
+           "weights": (weight_distributions, "w_quantiles")}
 
 
 def plot_run(ds: xr.Dataset, out_dir: str | Path) -> list[Path]:

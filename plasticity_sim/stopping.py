@@ -1,4 +1,4 @@
-"""The stopping rule every run follows, whatever its learning rule (README, "The protocol").
+"""The stopping rule every run follows, whatever its learning rule (docs/training.md, "The protocol").
 
 After every epoch each member still training is checked, in this order:
 

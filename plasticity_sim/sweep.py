@@ -22,6 +22,7 @@ from pathlib import Path
 import xarray as xr
 from tqdm.auto import tqdm
 
+from . import __version__
 from .claims import Claim, is_stale
 from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
@@ -208,6 +209,10 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
          f"running {len(todo)}")
     if stale:
         echo(f"removed {len(stale)} temporary files of cells killed while writing")
+    foreign = set(files) - {cell.digest for cell in experiment.cells}
+    if foreign:
+        echo(f"{len(foreign)} cell files on disk belong to no cell of this grid (other settings, "
+             f"or another version of plasticity_sim than {__version__}): kept, not used")
     for line in unreadable:  # damaged in place: a rerun must not stop at it
         echo(line)
     failures = []

@@ -147,3 +147,6 @@ def test_the_accuracy_figure_draws_chance(tmp_path, monkeypatch):
     plots.plot_result(ds, tmp_path)
     lines = figures[0].axes[0].get_lines()
     assert any(line.get_label() == "chance" and line.get_ydata()[0] == 0.25 for line in lines)
+    # the same figure, from the public function that returns it
+    mean = plots.accuracy_figure(ds).axes[0].get_lines()[0]
+    np.testing.assert_allclose(mean.get_ydata(), acc[0, :, 0])

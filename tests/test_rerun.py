@@ -17,15 +17,16 @@ def test_a_train_result_reruns_bit_for_bit_with_its_analysis(tmp_path):
     made = CliRunner().invoke(main, ["train", "--rule", "dfa", *GRAMMAR, "--P", "64", "--seeds",
                                      "0,1", "--lr", "0.02", "--n-val", "50", "--n-test", "80",
                                      "--epochs", "3", "--width", "16", "--alignment-every", "5",
-                                     "--sensitivity-samples", "30", "--out", str(first),
-                                     "--quiet"])
+                                     "--sensitivity-samples", "30", "--record-weights",
+                                     "--out", str(first), "--quiet"])
     assert made.exit_code == 0, made.output
     result = CliRunner().invoke(main, ["rerun", str(first), "--out", str(again), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "test_accuracy: identical to the original, bit for bit" in result.output
     a, b = xr.load_dataset(first), xr.load_dataset(again)
     assert float(b.lr[0]) == 0.02 and list(b.seed.values) == [0, 1]
-    for name in ("train_loss", "test_accuracy", "update_alignment", "sensitivity"):
+    assert a.input_weights.dims == ("seed", "unit", "input_offset", "token")
+    for name in ("train_loss", "test_accuracy", "update_alignment", "sensitivity", "input_weights"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
 
 

@@ -424,3 +424,20 @@ def test_a_missing_model_file_says_where_it_was_looked_for(tmp_path):
     with pytest.raises(ParameterError, match="file = 'models/mine.toml': no such model file; "
                        f"looked for {tmp_path / 'models' / 'mine.toml'} .relative to {exp}."):
         load_experiment(exp)
+
+
+def test_a_new_version_of_the_package_recomputes_its_cells(experiment, tmp_path, monkeypatch):
+    """The cache key holds the package's version: cells made by another version are kept
+    on disk, said to be there, and not used."""
+    cell = experiment.cells[0]
+    run_cell(cell, str(tmp_path / "cells"))                      # in this process
+    assert finished(tmp_path / "cells", cell) is not None
+    for module in ("plasticity_sim.experiment", "plasticity_sim.sweep"):
+        monkeypatch.setattr(f"{module}.__version__", "99.0")
+    assert finished(tmp_path / "cells", cell) is None
+    messages = []
+    with pytest.raises(ParameterError, match="no cell finished"):
+        run_sweep(experiment, tmp_path, cells=(), quiet=True, echo=messages.append)
+    assert any("1 cell files on disk belong to no cell of this grid" in m and "99.0" in m
+               for m in messages), messages
+    assert len(list((tmp_path / "cells").glob("cell-*.nc"))) == 1

@@ -33,8 +33,10 @@ def third_factor(rule: Rule) -> str | None:
     return next((p.name for p in rule.pathways), None)
 
 
-def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: str = "relu"):
-    """The per-presentation change of one synapse of a hidden projection (broadcasts)."""
+def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: str = "relu",
+                   state: dict | None = None):
+    """The per-presentation change of one synapse of a hidden projection (broadcasts);
+    ``state``: values of the rule's state variables (default: the reference state)."""
     act = get_activation(activation)
     f = lambda x: np.asarray(act.f(_tensor(x)))  # noqa: E731
     fp = lambda x: np.asarray(act.fprime(_tensor(x)))  # noqa: E731
@@ -47,6 +49,7 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
     post = {"a": a_post, "r": f(a_post), "a_ctx": np.asarray(REFERENCE["a_ctx"]),
             "r_ctx": f(np.asarray(REFERENCE["a_ctx"])), "positive": np.asarray(REFERENCE["positive"])}
     post.update({eq.name: np.asarray(REFERENCE.get(eq.name, 0.0)) for eq in rule.state_equations})
+    post.update({name: np.asarray(value) for name, value in (state or {}).items()})
     for p in rule.pathways:  # a running statistic (decorrelation) starts uncorrelated
         post[p.name] = np.asarray(0.0 if p.rate == "direct" or _reads_statistic(rule, p)
                                   else REFERENCE["dendritic"])

@@ -3,7 +3,7 @@
 Every rule updates each forward projection by dw = -delta_post * r_pre (third factor x
 post-synaptic term x pre-synaptic rate, the third factor being folded into delta); they
 differ only in the pathway by which a signal reaches a hidden layer. Notation of
-../shared/REFERENCES.md.
+docs/rules.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Each is a three-factor rule, dW_ij = (modulator) x (post-synaptic / dendritic te
 context of its pair (``r_ctx``, ``a_ctx``: the other view, the previous presentation, or the
 sibling position) and ``positive`` (1 for a positive pair, 0 for a negative). The readout
 learns with the delta rule on the output error (the "local readout"); it reads the top layer
-only and sends nothing back. Notation of ../shared/REFERENCES.md.
+only and sends nothing back. Notation of docs/rules.md.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ VICREG_LOCAL = Rule(
             "and channel); both branches learn (the view's through its own forward pass). "
             "Deviations: minibatch statistics divide by B, not B - 1; each branch's C is a "
             "trace of its previous minibatch's covariance (eps = 1). sd_target: the rates are "
-            "in arbitrary units, so the target sets their scale (README, 'Self-supervised rules')",
+            "in arbitrary units, so the target sets their scale (docs/rules.md, 'Self-supervised and Hebbian rules')",
     hidden=FEATURES + """
         zm_ctx = z_ctx - batch_mean(z_ctx) : 1
         zc_ctx = z_ctx - batch_mean(position_mean(z_ctx)) : 1

@@ -197,7 +197,7 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
           n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
           on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
-          representation_samples: int = 0) -> Recording:
+          representation_samples: int = 0, record_weights: bool = False) -> Recording:
     """Train an ensemble (one member per seed) on P training inputs under the protocol.
 
     Each member has three disjoint sets: its P training inputs (P counts every input shown:
@@ -216,7 +216,9 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     while the others go on. ``sensitivity_samples`` > 0 records the synonymic sensitivity
     of every hidden layer to every level on that many test inputs;
     ``representation_samples`` > 0 the rank correlation of every layer's dissimilarity
-    matrix with every level's latent dissimilarity.
+    matrix with every level's latent dissimilarity. ``record_weights`` records the first
+    hidden layer's trained weights (``input_weights``: each unit's receptive field over the
+    input tokens), the network evaluated.
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
@@ -258,6 +260,7 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
                       on_divergence=on_divergence,
                       analysis={"probes": probes, "sensitivity_samples": sensitivity_samples,
                                 "representation_samples": representation_samples,
+                                "record_weights": bool(record_weights),
                                 **{key: value for monitor in monitors
                                    for key, value in getattr(monitor, "settings", {}).items()}},
                       monitors=[type(monitor).__name__ for monitor in monitors])
@@ -315,8 +318,30 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     trainer.recall((stopping.best_epoch >= 0) & (diverged_at < 0))  # early stopping
     evaluate_run(rec, trainer, data, val, diverged_at >= 0, evaluator, probes,
                  sensitivity_samples, representation_samples)
+    if record_weights:
+        record_input_weights(rec, trainer)
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
+
+
+def record_input_weights(rec, trainer) -> None:
+    """``input_weights``: the first hidden layer's weights per unit, input offset (the
+    position inside the unit's receptive field) and token; an LCN adds ``field`` (the unit's
+    position), since its filters differ there."""
+    w = trainer.S["s0_w"].detach().double().cpu().numpy()
+    v = trainer.grammar.v
+    *lead, fan_in = w.shape
+    w = w.reshape(*lead, fan_in // v, v)  # inputs are laid out offset-major, token-minor
+    dims = ("seed", "field", "unit", "input_offset", "token") if w.ndim == 5 else \
+        ("seed", "unit", "input_offset", "token")
+    rec.coord("unit", np.arange(w.shape[-3]), "unit (channel) of the first hidden layer")
+    rec.coord("input_offset", np.arange(w.shape[-2]),
+              "position inside the unit's receptive field, from its left end")
+    rec.coord("token", np.arange(v), "input token (one-hot channel)")
+    if w.ndim == 5:
+        rec.coord("field", np.arange(w.shape[1]), "position of the unit (receptive field) in layer 1")
+    rec.add("input_weights", dims, w, "trained weights of the first hidden layer (the network "
+            "evaluated: after its best validation epoch)", "1")
 
 
 #: per-epoch curves (seed, epoch): name -> long name

@@ -1,0 +1,281 @@
+"""Induction protocols in physical units, on one synapse, with the rule's own equations.
+
+A slice experiment drives a pathway at a frequency for a number of pulses and measures the
+lasting change of the synapse; the cell's earlier activity sets where depression turns into
+potentiation. Here one synapse of a hidden projection does the same in a rate model:
+
+- the pre-synaptic rate is the stimulation frequency (the pulses averaged into a rate);
+- the post-synaptic neuron follows r = f(a), a = w x + (drive from the cell's other inputs);
+- the weight and the rule's state variables (BCM's threshold) follow the rule's equations
+  in time: dw/dt = U / tau_w, with U the rule's per-presentation update, and each state
+  equation with its rate ``eps`` = dt / tau_state.
+
+Rates enter the equations in units of ``rate_unit`` (x = nu / rate_unit). Times and
+frequencies are Brian2 quantities (``900 * second``, ``10 * Hz``) or numbers in SI units
+(s, Hz); a protocol written in ms equals the one written in s. Outputs are xarray Datasets
+with ``units`` on every variable. Everything else the update reads (a feedback rule's
+error, a context) sits at the reference state of :mod:`plasticity_sim.analysis.virtual`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ParameterError
+from ..network.activations import get_activation
+from ..provenance import global_attrs
+from ..rules.rule import Rule
+from .virtual import _eval, _tensor, synapse_update
+
+#: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
+STEPS_PER_TAU = 50
+
+
+def si(value, kind: str, name: str) -> np.ndarray:
+    """``value`` (a Brian2 quantity, or numbers taken in SI units) as floats in Hz or s; a
+    quantity of another dimension is one error naming ``name``."""
+    from brian2 import Hz, second
+    from brian2.units.fundamentalunits import Quantity, have_same_dimensions
+
+    unit, unit_name = {"frequency": (Hz, "Hz"), "time": (second, "s")}[kind]
+    if isinstance(value, Quantity):
+        if not have_same_dimensions(value, unit):
+            raise ParameterError(name, f"must be a {kind} (in {unit_name} or a multiple); "
+                                 f"got {value!r}")
+        value = np.asarray(value / unit, dtype=float)
+    out = np.asarray(value, dtype=float)
+    if not np.isfinite(out).all() or (out < 0).any():
+        raise ParameterError(name, f"must be finite and >= 0; got {value!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class Synapse:
+    """One synapse in physical time. Build it with :meth:`make` to give times and rates
+    with units; the fields hold them in s and Hz."""
+
+    rule: Rule
+    activation: str = "relu"
+    rate_unit: float = 10.0      # Hz: x = nu / rate_unit
+    tau_w: float = 36_000.0      # s: dw/dt = U / tau_w (sets the size of a change only)
+    tau_state: float = 3_600.0   # s: BCM's threshold follows <r^2> over this time
+    w0: float = 1.0              # the weight when an induction starts
+
+    @classmethod
+    def make(cls, rule: Rule, *, rate_unit=None, tau_w=None, tau_state=None, **rest):
+        values = {}
+        for name, kind, value in (("rate_unit", "frequency", rate_unit), ("tau_w", "time", tau_w),
+                                  ("tau_state", "time", tau_state)):
+            if value is not None:
+                number = float(si(value, kind, name))
+                if not number > 0:
+                    raise ParameterError(name, f"must be > 0; got {value!r}")
+                values[name] = number
+        get_activation(rest.get("activation", "relu"))  # a bad name fails now
+        return cls(rule=rule, **values, **rest)
+
+    def initial_state(self) -> dict:
+        return {eq.name: float(self.rule.state_init[eq.name]) for eq in self.rule.state_equations}
+
+    def rate(self, a):
+        return np.asarray(get_activation(self.activation).f(_tensor(a)))
+
+    def drive_for(self, post_rate: float) -> float:
+        """The drive a at which the neuron fires at ``post_rate`` Hz (f is monotonic)."""
+        target = post_rate / self.rate_unit
+        grid = np.linspace(-10.0, 100.0, 200_001)
+        rates = self.rate(grid)
+        if not rates.min() <= target <= rates.max():
+            raise ParameterError("post_rate", f"{post_rate} Hz is out of reach of the "
+                                 f"{self.activation} neuron (rate_unit {self.rate_unit} Hz)")
+        i = int(np.argmax(rates >= target))
+        if rates[i] == target:
+            return float(grid[i])
+        from scipy.optimize import brentq  # refine inside the grid cell that holds it
+
+        return float(brentq(lambda a: float(self.rate(a)) - target, grid[i - 1], grid[i],
+                            xtol=1e-15, rtol=1e-15))
+
+    def run(self, w, state: dict, pre_rate, duration, other_drive=0.0, plastic: bool = True):
+        """Drive the pathway at ``pre_rate`` (Hz) for ``duration`` (s), every element of the
+        broadcast arrays on its own; returns the weight change and the state at the end (the
+        change is summed on its own, so that a small change is not lost to rounding)."""
+        pre_rate, duration, other_drive = np.broadcast_arrays(
+            *(np.asarray(v, float) for v in (pre_rate, duration, other_drive)))
+        shortest = min(self.tau_w, self.tau_state) if self.rule.state_equations else self.tau_w
+        steps = max(STEPS_PER_TAU, int(np.ceil(STEPS_PER_TAU * duration.max() / shortest)))
+        dt = duration / steps  # every element in the same number of steps
+        x = pre_rate / self.rate_unit
+        w0 = np.broadcast_to(np.asarray(w, float), x.shape)
+        change = np.zeros(x.shape)
+        state = {k: np.broadcast_to(np.asarray(v, float), x.shape).copy() for k, v in state.items()}
+        equations = [(eq.name, eq.tree) for eq in self.rule.state_equations]
+        for _ in range(steps):
+            w = w0 + change
+            a = w * x + other_drive
+            dw = synapse_update(self.rule, r_pre=x, a_post=a, w=w, activation=self.activation,
+                                state=state) if plastic else 0.0
+            namespace = {**self.rule.params, "r": self.rate(a), "eps": dt / self.tau_state,
+                         "batch_mean": lambda v: v}
+            state = {name: np.asarray(_eval(tree, {**namespace, **state}), float)
+                     for name, tree in equations}  # the rule's own state equations
+            change = change + dw * dt / self.tau_w
+        return change, state
+
+
+def frequency_response(synapse: Synapse, frequencies, *, pulses: int = 900,
+                       history_rate=0.0, history_duration=0.0) -> xr.Dataset:
+    """The weight change after ``pulses`` pulses at each frequency (Dudek and Bear 1992:
+    900 pulses at 1-50 Hz), each induction on the same synapse after the same history: the
+    cell firing at ``history_rate`` for ``history_duration``, driven by its other inputs
+    while the tested pathway is silent (so the history moves the rule's state, e.g. BCM's
+    threshold, and not the tested weight)."""
+    f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
+    if f.ndim != 1 or not (f > 0).all() or (np.diff(f) <= 0).any():
+        raise ParameterError("frequencies", f"must be increasing and > 0 Hz; got {f.tolist()}")
+    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
+        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
+    h_rate = float(si(history_rate, "frequency", "history_rate"))
+    h_time = float(si(history_duration, "time", "history_duration"))
+    state = synapse.initial_state()
+    if h_time > 0:
+        state = synapse.run(synapse.w0, state, 0.0, h_time, other_drive=synapse.drive_for(h_rate),
+                            plastic=False)[1]
+        state = {k: float(v) for k, v in state.items()}
+    dw, _ = synapse.run(synapse.w0, state, f, pulses / f)
+    ds = xr.Dataset(
+        {"dw": (("frequency",), dw, {"long_name": f"weight change after {pulses} pulses",
+                                     "units": "1"}),
+         "relative_change": (("frequency",), dw / synapse.w0,
+                             {"long_name": "weight change relative to the weight before",
+                              "units": "1"})},
+        coords={"frequency": ("frequency", f, {"long_name": "stimulation frequency",
+                                               "units": "Hz"})})
+    for name, value in state.items():
+        ds[f"{name}_at_induction"] = ((), value, {"long_name": f"the rule's {name} when the "
+                                                  "induction starts", "units": "1"})
+    ds["crossover"] = ((), crossover(f, dw), {
+        "long_name": "frequency where depression turns into potentiation (NaN: none)",
+        "units": "Hz"})
+    ds.attrs.update(global_attrs(f"{synapse.rule.name}: frequency response", {
+        "rule": synapse.rule.name, "pulses": int(pulses), "history_rate_Hz": h_rate,
+        "history_duration_s": h_time, "activation": synapse.activation,
+        "rate_unit_Hz": synapse.rate_unit, "tau_w_s": synapse.tau_w,
+        "tau_state_s": synapse.tau_state, "w0": synapse.w0, "params": dict(synapse.rule.params)}))
+    return ds
+
+
+def history_protocol(synapse: Synapse, frequencies, histories: dict, *, history_duration,
+                     pulses: int = 900) -> xr.Dataset:
+    """The frequency response after each history (name -> the cell's rate), as deprivation
+    against normal experience (Kirkwood, Rioult and Bear 1996)."""
+    if not histories:
+        raise ParameterError("histories", "give at least one history (name -> rate)")
+    parts = [frequency_response(synapse, frequencies, pulses=pulses, history_rate=rate,
+                                history_duration=history_duration) for rate in histories.values()]
+    ds = xr.concat(parts, dim="history", combine_attrs="override")
+    rates = [float(si(rate, "frequency", "histories")) for rate in histories.values()]
+    ds = ds.assign_coords(
+        history=("history", list(histories), {"long_name": "rate history"}),
+        history_rate=("history", rates, {"long_name": "the cell's rate during the history",
+                                         "units": "Hz"}))
+    ds.attrs["title"] = f"{synapse.rule.name}: frequency response after rate histories"
+    return ds
+
+
+def crossover(f: np.ndarray, dw: np.ndarray) -> float:
+    """The first frequency where dw turns from negative to >= 0, interpolated in log f."""
+    for i in range(len(f) - 1):
+        if dw[i] < 0 <= dw[i + 1]:
+            t = -dw[i] / (dw[i + 1] - dw[i])
+            return float(np.exp(np.log(f[i]) + t * (np.log(f[i + 1]) - np.log(f[i]))))
+    return float("nan")
+
+
+#: the defaults of `plasticity-sim protocols` (choices of this library, not fitted to data)
+FREQUENCIES = (0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100)    # Hz
+HISTORIES = {"deprived": 3.0, "normal": 10.0}            # Hz: the cell's rate before
+HISTORY_DURATION = 48 * 3600.0                           # s
+
+
+def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
+              history_duration=HISTORY_DURATION, pulses: int = 900, **synapse) -> xr.Dataset:
+    """The history protocol for every rule, on one Dataset (rule x history x frequency)."""
+    histories = dict(HISTORIES if histories is None else histories)
+    parts = [history_protocol(Synapse.make(rule, **synapse), frequencies, histories,
+                              history_duration=history_duration, pulses=pulses) for rule in rules]
+    # a state variable (BCM's theta) is the rule's own: NaN for the rules without it
+    states = sorted({n for part in parts for n in part.data_vars if n.endswith("_at_induction")})
+    kept = {}
+    for name in states:
+        values = np.stack([part[name].values if name in part else np.full(part.sizes["history"], np.nan)
+                           for part in parts])
+        attrs = next(part[name].attrs for part in parts if name in part)
+        kept[name] = (("rule", "history"), values, attrs)
+    parts = [part.drop_vars([n for n in states if n in part]) for part in parts]
+    ds = xr.concat(parts, dim="rule", combine_attrs="override")
+    ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules])).assign(kept)
+    ds.attrs["title"] = "Frequency response after rate histories, every rule on one synapse"
+    return ds
+
+
+def frequency_response_figure(ds: xr.Dataset):
+    """Relative weight change against stimulation frequency, a panel per rule, a line per
+    history, crossovers marked."""
+    import matplotlib.pyplot as plt
+
+    rules = list(ds.rule.values) if "rule" in ds.dims else [None]
+    cols = min(4, len(rules))
+    rows = -(-len(rules) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
+    for ax in axes.flat[len(rules):]:
+        ax.axis("off")
+    for ax, rule in zip(axes.flat, rules):
+        part = ds.sel(rule=rule) if rule is not None else ds
+        for history in part.history.values:
+            h = part.sel(history=history)
+            line, = ax.plot(h.frequency.values, 100 * h.relative_change.values, "o-", ms=3,
+                            label=f"{history} ({float(h.history_rate):g} Hz)")
+            if np.isfinite(float(h.crossover)):
+                ax.axvline(float(h.crossover), color=line.get_color(), lw=0.8, ls=":")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_title(str(rule) if rule is not None else ds.attrs.get("title", ""), fontsize=9)
+        ax.set_xlabel("stimulation frequency (Hz)", fontsize=8)
+    axes[0][0].set_ylabel("weight change (% of before)")
+    axes[0][0].legend(fontsize=6, title="history", title_fontsize=6)
+    pulses = json_attr(ds, "pulses")
+    fig.suptitle(f"Frequency response: {pulses} pulses after 48 h of a rate history"
+                 if pulses else "Frequency response", fontsize=10)
+    return fig
+
+
+def json_attr(ds: xr.Dataset, key: str):
+    import json
+
+    return json.loads(ds.attrs.get("config", "{}")).get(key)
+
+
+def crossover_table(ds: xr.Dataset) -> str:
+    """Markdown: the crossover frequency per rule after each history."""
+    histories = [f"{h} ({float(r):g} Hz)" for h, r in zip(ds.history.values, ds.history_rate.values)]
+    lines = ["| rule | " + " | ".join(f"crossover after {h}" for h in histories) + " |",
+             "|---|" + "---|" * len(histories)]
+    for rule in ds.rule.values:
+        cells = []
+        for history in ds.history.values:
+            c = float(ds.crossover.sel(rule=rule, history=history))
+            dw = ds.relative_change.sel(rule=rule, history=history).values
+            f = ds.frequency.values
+            reverse = crossover(f, -dw)  # potentiation turning into depression
+            cells.append(f"{c:.3g} Hz" if np.isfinite(c) else
+                         "none: " + ("potentiation only" if (dw >= 0).all() and (dw > 0).any() else
+                                     "depression only" if (dw <= 0).all() and (dw < 0).any() else
+                                     "no change" if not dw.any() else
+                                     f"potentiation below {reverse:.3g} Hz, depression above"
+                                     if np.isfinite(reverse) else "mixed"))
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Induction protocols in physical units on one synapse."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from brian2 import Hz, kHz, ms, second
+from click.testing import CliRunner
+
+from plasticity_sim import ParameterError
+from plasticity_sim.analysis.protocols import Synapse, frequency_response, history_protocol
+from plasticity_sim.cli import main
+from plasticity_sim.rules import get_rule
+
+F = [1, 2, 5, 10, 20, 50] * Hz
+N = 900
+NU = 10.0  # rate_unit, Hz
+
+
+def test_bcm_frequency_response_is_the_hand_derived_curve():
+    """With the threshold held (tau_state >> the induction) and a small change, BCM gives
+    dw = x y (y - theta) T / tau_w, T = N / f, x = f / nu, y = w0 x: depression below
+    f = theta nu / w0, none at it, potentiation above."""
+    tau_w, w0 = 1e11, 0.8
+    syn = Synapse.make(get_rule("bcm"), tau_state=1e15 * second, tau_w=tau_w * second, w0=w0,
+                       rate_unit=NU * Hz)
+    ds = frequency_response(syn, F, pulses=N)
+    f = np.asarray(F / Hz)
+    x = f / NU
+    y = w0 * x
+    expected = x * y * (y - 1.0) * (N / f) / tau_w
+    np.testing.assert_allclose(ds.dw.values, expected, rtol=1e-6)
+    crossing = 1.0 * NU / w0  # 12.5 Hz
+    assert (ds.dw.values[f < crossing] < 0).all() and (ds.dw.values[f > crossing] > 0).all()
+    assert 10 < float(ds.crossover) < 20   # between the frequencies that bracket 12.5 Hz
+
+
+def test_oja_potentiates_below_unit_weight_in_proportion_to_frequency():
+    """dw = y (x - y w) = w x^2 (1 - w^2): over N pulses, N f w (1 - w^2) / (nu^2 tau_w)."""
+    tau_w, w0 = 1e11, 0.5
+    ds = frequency_response(Synapse.make(get_rule("oja"), tau_w=tau_w, w0=w0), F, pulses=N)
+    f = np.asarray(F / Hz)
+    np.testing.assert_allclose(ds.dw.values, N * f * w0 * (1 - w0**2) / (NU**2 * tau_w),
+                               rtol=1e-6)
+    at_fixed_point = frequency_response(Synapse.make(get_rule("oja"), w0=1.0), F)
+    assert np.abs(at_fixed_point.dw.values).max() < 1e-15  # |w| = 1 is Oja's fixed point
+
+
+def test_a_deprived_history_lowers_bcm_threshold_and_crossover():
+    """Kirkwood, Rioult and Bear 1996: after deprivation the frequency dividing LTD from LTP
+    is lower. Here theta relaxes to <r^2> = (rate / nu)^2 over the history."""
+    syn = Synapse.make(get_rule("bcm"), tau_state=3600 * second)
+    ds = history_protocol(syn, [0.5, 1, 2, 3, 5, 10, 20, 50] * Hz,
+                          {"deprived": 3 * Hz, "normal": 10 * Hz}, history_duration=48 * 3600 * second)
+    theta = ds.theta_at_induction.values
+    np.testing.assert_allclose(theta, [(3 / NU) ** 2, (10 / NU) ** 2], rtol=1e-6)
+    deprived, normal = ds.crossover.values
+    assert deprived < normal
+    assert normal == pytest.approx(10.0, rel=0.05)   # theta = 1, w0 = 1: y = theta at 10 Hz
+    assert 0.5 < deprived < 1.0                       # theta = 0.09: y = theta at 0.9 Hz
+
+
+def test_a_protocol_in_ms_equals_the_same_protocol_in_s_and_units_are_recorded():
+    rule = get_rule("bcm")
+    in_s = frequency_response(Synapse.make(rule, tau_state=600 * second, tau_w=3600 * second),
+                              F, history_rate=5 * Hz, history_duration=7200 * second)
+    in_ms = frequency_response(Synapse.make(rule, tau_state=600_000 * ms, tau_w=3_600_000 * ms),
+                               [0.001, 0.002, 0.005, 0.01, 0.02, 0.05] * kHz,
+                               history_rate=5 * Hz, history_duration=7_200_000 * ms)
+    np.testing.assert_allclose(in_ms.dw.values, in_s.dw.values, rtol=1e-12)
+    plain = frequency_response(Synapse.make(rule, tau_state=600, tau_w=3600), np.asarray(F / Hz),
+                               history_rate=5, history_duration=7200)   # SI numbers
+    np.testing.assert_allclose(plain.dw.values, in_s.dw.values, rtol=1e-12)
+    assert in_s.frequency.attrs["units"] == "Hz" and in_s.crossover.attrs["units"] == "Hz"
+    assert in_s.dw.attrs["units"] == "1"
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: Synapse.make(get_rule("bcm"), tau_state=5 * Hz), "tau_state"),
+    (lambda: Synapse.make(get_rule("bcm"), tau_w=-1), "tau_w"),
+    (lambda: frequency_response(Synapse.make(get_rule("bcm")), [1, 2] * second), "frequencies"),
+    (lambda: frequency_response(Synapse.make(get_rule("bcm")), [2, 1]), "frequencies"),
+    (lambda: frequency_response(Synapse.make(get_rule("bcm")), [1, 2], pulses=0), "pulses"),
+    (lambda: history_protocol(Synapse.make(get_rule("bcm")), [1, 2], {}, history_duration=1), "histories"),
+])
+def test_bad_settings_name_the_parameter(call, name):
+    with pytest.raises(ParameterError, match=name):
+        call()
+
+
+def test_the_protocols_command_writes_the_dataset_figure_and_table(tmp_path):
+    done = CliRunner().invoke(main, ["protocols", "--out", str(tmp_path), "--rule", "bcm",
+                                     "--rule", "dfa", "--history-hours", "24"])
+    assert done.exit_code == 0, done.output
+    assert "| bcm |" in done.output and "| dfa | none: depression only" in done.output
+    ds = xr.load_dataset(tmp_path / "protocols.nc")
+    assert ds.relative_change.dims == ("rule", "history", "frequency")
+    assert np.isnan(ds.theta_at_induction.sel(rule="dfa")).all()  # BCM's own state only
+    assert (tmp_path / "frequency_response.png").exists()
+    bad = CliRunner().invoke(main, ["protocols", "--out", str(tmp_path), "--pulses", "0"])
+    assert bad.exit_code == 2 and "pulses" in bad.output
