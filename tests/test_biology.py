@@ -24,7 +24,11 @@ def card(name):
 
 def test_bp_needs_weight_transport_and_the_local_rules_do_not():
     assert card("bp").weight_transport and not card("bp").spatially_local
-    assert card("sign_symmetry").weight_transport and card("bp_nomask").weight_transport
+    assert card("bp_nomask").weight_transport
+    # only the signs of the forward weights travel: not weight transport, still not local
+    ss = card("sign_symmetry")
+    assert ss.sign_transport and not ss.weight_transport and not ss.spatially_local
+    assert not card("bp").sign_transport
     for name in ("dfa", "fa", "drtp", "clapp", "lpl", "oja", "bcm"):
         assert not card(name).weight_transport and card(name).spatially_local, name
 
@@ -39,6 +43,14 @@ def test_what_each_rule_needs():
     assert "100 presentations" in card("bcm").trace_span and "context" in card("clapp").trace_span
 
 
+def test_batch_statistics_are_not_traces_in_time():
+    nomask = card("bp_nomask")   # the masks above averaged over the minibatch
+    assert nomask.batch_statistics and nomask.trace_span == "none (this presentation only)"
+    assert card("vicreg_local").batch_statistics and card("lpl").batch_statistics
+    assert not card("bp").batch_statistics and not card("clapp").batch_statistics
+    assert card("bcm").trace_span == "100 presentations" and not card("bcm").batch_statistics
+
+
 def test_a_deliberately_non_local_user_rule_is_flagged():
     # a "DFA" whose direct signal is routed instead through the transposed forward weights
     sneaky = Rule("sneaky", "", DFA.hidden, DFA.output, DFA.update,
@@ -48,13 +60,19 @@ def test_a_deliberately_non_local_user_rule_is_flagged():
     honest = Rule("honest", "", DFA.hidden, DFA.output, DFA.update,
                   [Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn"})])
     assert not rule_card(honest).weight_transport
+    signs = Rule("signs", "", DFA.hidden, DFA.output, DFA.update,
+                 [Pathway("fb", "transpose", "sign(w) * delta_post")])
+    assert rule_card(signs).sign_transport and not rule_card(signs).weight_transport
+    both = Rule("both", "", DFA.hidden, DFA.output, DFA.update,
+                [Pathway("fb", "transpose", "w * sign(w) * delta_post")])   # |w| travels too
+    assert rule_card(both).weight_transport and not rule_card(both).sign_transport
 
 
 def test_cards_classify_every_factor():
     reads = {r.variable: r.kind for r in card("bp").projections[0].reads}
     assert reads["r_pre"] == "pre" and reads["fb"] == "dendritic" and reads["f'(a)_post"] == "post"
     lpl = {r.variable: (r.kind, r.detail) for r in card("lpl").projections[0].reads}
-    assert lpl["var_post"][0] == "trace" and lpl["decorr"][0] == "dendritic"
+    assert lpl["var_post"][0] == "batch" and lpl["decorr"][0] == "dendritic"
     assert lpl["z_post"] == ("modulatory", "z: one value per channel, averaged over the "
                              "layer's positions (position_mean)")
     clapp = {r.variable: (r.kind, r.detail) for r in card("clapp").projections[0].reads}

@@ -12,12 +12,12 @@ equations and the pathways down to built-in variables) is classified as
 - ``modulatory``: one value per layer (a layer-wide reduction) or per network (the pair's
   sign, broadcast to every unit);
 - ``synaptic``: the synapse's own variables (its weight, a momentum);
-- ``trace``: a running statistic (a state variable), with its time constant.
+- ``trace``: a memory in time: a running statistic (a state variable) with its time
+  constant, or the context of the previous presentation;
+- ``batch``: a statistic over the presentations of one minibatch (``batch_mean``): an
+  average over inputs shown together, not a memory of earlier ones.
 
-From that: whether the rule is spatially local (every signal reaches the synapse through
-its own neurons or through synapses onto them, never by reading other synapses' weights),
-whether it needs weight transport, the output error, the label, the sign of pairs
-(negatives or a saccade), and the longest time span of the traces it reads.
+From that, the card's summary fields (:class:`RuleCard`).
 """
 
 from __future__ import annotations
@@ -52,15 +52,30 @@ class ProjectionCard:
 
 @dataclass
 class RuleCard:
+    """What a rule's synapses must know, read off its equations (the readout excluded)."""
+
     rule: str
     family: str
     summary: str
+    #: per plastic projection, every variable its update reads and how it arrives
     projections: list
+    #: every signal reaches the synapse through its own neurons or synapses onto them:
+    #: neither weight nor sign transport
     spatially_local: bool
+    #: reads other synapses' weights (through the transposed forward weights)
     weight_transport: bool
+    #: reads only the signs of other synapses' weights (sign(w) in a transposed pathway)
+    sign_transport: bool
+    #: reads the output error (p - y*)
     needs_error: bool
+    #: reads the label y* (directly, or inside the output error)
     needs_label: bool
+    #: reads the sign of a pair (a negative pair, or a saccade signal)
     needs_negatives: bool
+    #: reads a statistic over the inputs of one minibatch (batch_mean), not a memory in time
+    batch_statistics: bool
+    #: the memories in time it reads: the context of the previous presentation, running
+    #: statistics with their time constants
     trace_span: str
 
     def to_dict(self) -> dict:
@@ -81,18 +96,24 @@ def rule_card(rule: Rule) -> RuleCard:
                                         _update_reads(rule, p.update)))
     learning = [r for c in cards if c.projection != "readout" for r in c.reads]
     details = " ".join(r.detail for r in learning)
-    transport = any(r.kind == "dendritic" and "transposed forward weights" in r.detail for r in learning)
+    dendritic = [r.detail for r in learning if r.kind == "dendritic"]
+    transport = any(SIGNS_OF_W not in d and W_TRANSPOSED in d for d in dendritic)
+    signs = any(SIGNS_OF_W in d for d in dendritic)
     traces = [r.detail for r in learning if r.kind == "trace"]
-    spans = ["1 presentation (the context)" if any("context" in r.detail for r in learning) else None,
-             "the minibatch" if any("minibatch" in r.detail for r in learning) else None]
+    spans = ["1 presentation (the context)" if any("context" in t for t in traces) else None]
     spans += [t.split("time constant ")[-1] for t in traces if "time constant" in t]
     spans = [s for s in spans if s]
     return RuleCard(
         rule=rule.name, family=rule.family, summary=rule.summary, projections=cards,
-        spatially_local=not transport, weight_transport=transport,
+        spatially_local=not (transport or signs), weight_transport=transport, sign_transport=signs,
         needs_error="output error" in details, needs_label="label" in details or "output error" in details,
         needs_negatives=any(r.variable.startswith("positive") for r in learning),
+        batch_statistics=any(r.kind == "batch" for r in learning),
         trace_span="; ".join(sorted(set(spans))) or "none (this presentation only)")
+
+
+W_TRANSPOSED = "the transposed forward weights"
+SIGNS_OF_W = "the signs of the transposed forward weights"
 
 
 def _update_reads(rule: Rule, text: str, post_is_output: bool = False) -> list:
@@ -157,7 +178,7 @@ def _population_reads(rule: Rule, var: str, side: str, reads: dict, seen: set, o
                                                 f"{var}: one value per channel, averaged over the "
                                                 "layer's positions (position_mean)")
             if node.func.id == "batch_mean":
-                reads[f"{var} (batch)"] = Read(f"{var}_{side}", "trace", f"{var}: a per-unit average "
+                reads[f"{var} (batch)"] = Read(f"{var}_{side}", "batch", f"{var}: a per-unit average "
                                                "over the presentations of the minibatch")
             if node.func.id == "fprime":
                 reads[f"fprime_{side}"] = Read(f"f'(a)_{side}", "post" if side == "post" else "pre",
@@ -172,7 +193,7 @@ def _pathway_reads(rule: Rule, p, reads: dict, seen: set):
         set(next(q for q in rule.pathways if q.name == p.via).synapses)
     names = names_in(tree)
     if p.route == "transpose":
-        how = "the transposed forward weights" if "w" in names else \
+        how = (SIGNS_OF_W if _only_signs_of(tree, "w") else W_TRANSPOSED) if "w" in names else \
             "fixed random feedback along the forward path"
         reads[p.name] = Read(p.name, "dendritic", f"{p.name}: from the layer above through {how}")
         for name in names - syn - {"w"} - set(rule.params):
@@ -199,6 +220,16 @@ def _pathway_reads(rule: Rule, p, reads: dict, seen: set):
             _population_reads(rule, base, "post", reads, seen, output=False)
 
 
+def _only_signs_of(tree, name: str) -> bool:
+    """Every read of ``name`` in ``tree`` is inside sign(...)."""
+    import ast
+
+    inside = {id(n) for call in ast.walk(tree) if isinstance(call, ast.Call)
+              and getattr(call.func, "id", None) == "sign" for n in ast.walk(call)}
+    reads = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
+    return bool(reads) and all(id(n) in inside for n in reads)
+
+
 def _calls(tree):
     import ast
 
@@ -213,19 +244,40 @@ def _rate(expr: str, rule: Rule) -> float | None:
     return None
 
 
+#: the columns of a card table and what each says
+COLUMNS = {
+    "local": "every signal reaches the synapse through its own neurons or through synapses "
+             "onto them: no weight transport and no sign transport",
+    "weight transport": "the update reads other synapses' weights (the transposed forward "
+                        "weights carry the error down)",
+    "sign transport": "the update reads only the signs of other synapses' weights "
+                      "(sign(w) in a transposed pathway)",
+    "output error": "the update reads the output error p - y*",
+    "label": "the update reads the label y*, directly or inside the output error",
+    "pair sign": "the update reads whether a pair is positive or negative (a negative pair, "
+                 "a saccade signal)",
+    "batch statistics": "the update reads a statistic over the inputs of one minibatch "
+                        "(batch_mean): an average over inputs shown together, not a memory",
+    "traces in time": "the memories the update reads: the context of the previous "
+                      "presentation, running statistics with their time constants",
+}
+
+
 def cards_table(cards: list, fmt: str = "table") -> str:
     """The comparison of several cards: 'table' (plain), 'markdown' or 'json'."""
     if fmt == "json":
         return json.dumps([c.to_dict() for c in cards], indent=2, default=str)
     yes = lambda b: "yes" if b else "no"  # noqa: E731
-    head = ["rule", "family", "local", "weight transport", "output error", "label",
-            "pair sign", "traces"]
+    head = ["rule", "family", "local", "weight transport", "sign transport", "output error",
+            "label", "pair sign", "batch statistics", "traces in time"]
     rows = [[c.rule, c.family, yes(c.spatially_local), yes(c.weight_transport),
-             yes(c.needs_error), yes(c.needs_label), yes(c.needs_negatives), c.trace_span]
-            for c in cards]
+             yes(c.sign_transport), yes(c.needs_error), yes(c.needs_label),
+             yes(c.needs_negatives), yes(c.batch_statistics), c.trace_span] for c in cards]
     if fmt == "markdown":
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(r) + " |" for r in rows]
+        out += ["", "What each column says (the readout's own update is not counted):", ""]
+        out += [f"- *{column}*: {meaning}" for column, meaning in COLUMNS.items()]
         out.append("")
         for c in cards:
             out.append(f"**{c.rule}** — {c.summary}")
