@@ -277,6 +277,8 @@ def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau
     from pathlib import Path
 
     from .analysis import protocols as p
+    from .analysis.predictions import predictions_table
+    from .analysis.virtual import virtual_experiments
     from .io import write_dataset
     from .plots import save_figure
     from .rules.registry import RULES, get_rule
@@ -290,6 +292,9 @@ def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau
     click.echo(f"wrote {Path(out) / 'protocols.nc'}")
     click.echo(f"wrote {save_figure(p.frequency_response_figure(ds), Path(out) / 'frequency_response')}")
     click.echo(p.crossover_table(ds))
+    table = predictions_table(chosen, virtual_experiments(chosen, activation), ds)
+    (Path(out) / "predictions.md").write_text(table + "\n")
+    click.echo(f"wrote {Path(out) / 'predictions.md'}")
 
 
 @main.command()

@@ -91,10 +91,28 @@ def test_the_protocols_command_writes_the_dataset_figure_and_table(tmp_path):
     done = CliRunner().invoke(main, ["protocols", "--out", str(tmp_path), "--rule", "bcm",
                                      "--rule", "dfa", "--history-hours", "24"])
     assert done.exit_code == 0, done.output
-    assert "| bcm |" in done.output and "| dfa | none: depression only" in done.output
+    assert "| bcm | depression below" in done.output
+    assert "| dfa | depression at every frequency" in done.output
+    predictions = (tmp_path / "predictions.md").read_text()
+    assert "| dfa | the output error | no change (`fb`) | depression at every frequency | no |" \
+        in predictions
+    assert "| bcm | a memory of 100 presentations | no third factor | depression below" in predictions
+    assert "yes; after deprivation" in predictions.split("| bcm |")[1]
     ds = xr.load_dataset(tmp_path / "protocols.nc")
     assert ds.relative_change.dims == ("rule", "history", "frequency")
     assert np.isnan(ds.theta_at_induction.sel(rule="dfa")).all()  # BCM's own state only
     assert (tmp_path / "frequency_response.png").exists()
     bad = CliRunner().invoke(main, ["protocols", "--out", str(tmp_path), "--pulses", "0"])
     assert bad.exit_code == 2 and "pulses" in bad.output
+
+
+def test_the_shape_of_a_response_names_every_sign_change():
+    from plasticity_sim.analysis.protocols import response_shape
+
+    f = np.array([1, 2, 5, 10, 20.0])
+    assert response_shape(f, np.array([-1, -1, 0, 1, 1.0])) == \
+        "depression below 5 Hz, potentiation above 5 Hz"
+    assert response_shape(f, np.array([-1, 1, 1, -1, -2.0])) == \
+        "depression below 1.4 Hz, potentiation from 1.4 to 7.1 Hz, depression above 7.1 Hz"
+    assert response_shape(f, np.zeros(5)) == "no change"
+    assert response_shape(f, np.ones(5)) == "potentiation at every frequency"

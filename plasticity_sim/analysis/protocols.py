@@ -259,23 +259,38 @@ def json_attr(ds: xr.Dataset, key: str):
     return json.loads(ds.attrs.get("config", "{}")).get(key)
 
 
+def response_shape(f: np.ndarray, dw: np.ndarray) -> str:
+    """The sign of the change along the frequencies, in words, with every sign change
+    interpolated in log f: "depression below 10 Hz, potentiation above"."""
+    signs = np.sign(np.where(np.abs(dw) > 1e-12 * max(np.abs(dw).max(), 1e-300), dw, 0.0))
+    if not signs.any():
+        return "no change"
+    names = {1.0: "potentiation", -1.0: "depression", 0.0: "no change"}
+    parts, edges, current = [], [], signs[0]
+    for i in range(1, len(f)):
+        if signs[i] != current and signs[i] != 0:
+            t = -dw[i - 1] / (dw[i] - dw[i - 1]) if current != 0 else 0.0
+            edges.append(float(np.exp(np.log(f[i - 1]) + t * (np.log(f[i]) - np.log(f[i - 1])))))
+            parts.append(names[current])
+            current = signs[i]
+    parts.append(names[current])
+    if len(parts) == 1:
+        return f"{parts[0]} at every frequency"
+    words = [f"{parts[0]} below {edges[0]:.2g} Hz"]
+    words += [f"{part} from {lo:.2g} to {hi:.2g} Hz" for part, lo, hi in
+              zip(parts[1:-1], edges[:-1], edges[1:])]
+    words.append(f"{parts[-1]} above {edges[-1]:.2g} Hz")
+    return ", ".join(words)
+
+
 def crossover_table(ds: xr.Dataset) -> str:
-    """Markdown: the crossover frequency per rule after each history."""
+    """Markdown: per rule, the shape of the frequency response after each history."""
     histories = [f"{h} ({float(r):g} Hz)" for h, r in zip(ds.history.values, ds.history_rate.values)]
-    lines = ["| rule | " + " | ".join(f"crossover after {h}" for h in histories) + " |",
+    lines = ["| rule | " + " | ".join(f"after {h}" for h in histories) + " |",
              "|---|" + "---|" * len(histories)]
     for rule in ds.rule.values:
-        cells = []
-        for history in ds.history.values:
-            c = float(ds.crossover.sel(rule=rule, history=history))
-            dw = ds.relative_change.sel(rule=rule, history=history).values
-            f = ds.frequency.values
-            reverse = crossover(f, -dw)  # potentiation turning into depression
-            cells.append(f"{c:.3g} Hz" if np.isfinite(c) else
-                         "none: " + ("potentiation only" if (dw >= 0).all() and (dw > 0).any() else
-                                     "depression only" if (dw <= 0).all() and (dw < 0).any() else
-                                     "no change" if not dw.any() else
-                                     f"potentiation below {reverse:.3g} Hz, depression above"
-                                     if np.isfinite(reverse) else "mixed"))
+        cells = [response_shape(ds.frequency.values,
+                                ds.relative_change.sel(rule=rule, history=history).values)
+                 for history in ds.history.values]
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
