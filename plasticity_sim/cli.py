@@ -273,7 +273,8 @@ def virtual(out, rule_names, activation):
               help="the weight when an induction starts")
 def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau_w, rate_unit, w0):
     """Induction protocols in physical units on one synapse of every rule: the frequency
-    response (900 pulses at 0.5-100 Hz) after a deprived and a normal rate history."""
+    response (900 pulses at 0.5-100 Hz) after a deprived and a normal rate history, and
+    pairing with post-synaptic depolarization."""
     from pathlib import Path
 
     from .analysis import protocols as p
@@ -291,6 +292,7 @@ def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau
     write_dataset(ds, Path(out) / "protocols.nc")
     click.echo(f"wrote {Path(out) / 'protocols.nc'}")
     click.echo(f"wrote {save_figure(p.frequency_response_figure(ds), Path(out) / 'frequency_response')}")
+    click.echo(f"wrote {save_figure(p.pairing_figure(ds), Path(out) / 'pairing')}")
     click.echo(p.crossover_table(ds))
     table = predictions_table(chosen, virtual_experiments(chosen, activation), ds)
     (Path(out) / "predictions.md").write_text(table + "\n")

@@ -7,7 +7,8 @@ from brian2 import Hz, kHz, ms, second
 from click.testing import CliRunner
 
 from plasticity_sim import ParameterError
-from plasticity_sim.analysis.protocols import Synapse, frequency_response, history_protocol
+from plasticity_sim.analysis.protocols import (Synapse, frequency_response, history_protocol,
+                                               pairing)
 from plasticity_sim.cli import main
 from plasticity_sim.rules import get_rule
 
@@ -101,7 +102,8 @@ def test_the_protocols_command_writes_the_dataset_figure_and_table(tmp_path):
     ds = xr.load_dataset(tmp_path / "protocols.nc")
     assert ds.relative_change.dims == ("rule", "history", "frequency")
     assert np.isnan(ds.theta_at_induction.sel(rule="dfa")).all()  # BCM's own state only
-    assert (tmp_path / "frequency_response.png").exists()
+    assert (tmp_path / "frequency_response.png").exists() and (tmp_path / "pairing.png").exists()
+    assert ds.pairing_change.dims == ("rule", "post_rate")
     bad = CliRunner().invoke(main, ["protocols", "--out", str(tmp_path), "--pulses", "0"])
     assert bad.exit_code == 2 and "pulses" in bad.output
 
@@ -116,3 +118,19 @@ def test_the_shape_of_a_response_names_every_sign_change():
         "depression below 1.4 Hz, potentiation from 1.4 to 7.1 Hz, depression above 7.1 Hz"
     assert response_shape(f, np.zeros(5)) == "no change"
     assert response_shape(f, np.ones(5)) == "potentiation at every frequency"
+
+
+def test_pairing_turns_bcm_from_depression_to_potentiation_at_its_threshold():
+    """The post-synaptic rate is the depolarization's plus the pathway's own (w x): with
+    theta = 1 (10 Hz) and 1 Hz pre-synaptic pulses (x = 0.1, w = 1), BCM depresses while
+    the depolarization alone gives less than 9 Hz and potentiates above; DFA's sign is its
+    error's at every depolarization."""
+    post = [2, 5, 8.5, 9.5, 20, 50] * Hz
+    bcm = pairing(Synapse.make(get_rule("bcm"), tau_state=1e15), post, pre_rate=1 * Hz)
+    change = bcm.pairing_change.values
+    assert (change[:3] < 0).all() and (change[3:] > 0).all()
+    assert bcm.post_rate.attrs["units"] == "Hz" and bcm.pairing_change.attrs["units"] == "1"
+    dfa = pairing(Synapse.make(get_rule("dfa")), post).pairing_change.values
+    assert (dfa < 0).all() and np.allclose(dfa, dfa[0])
+    with pytest.raises(ParameterError, match="pre_rate"):
+        pairing(Synapse.make(get_rule("bcm")), post, pre_rate=0)

@@ -186,6 +186,35 @@ def history_protocol(synapse: Synapse, frequencies, histories: dict, *, history_
     return ds
 
 
+def pairing(synapse: Synapse, post_rates, *, pre_rate=1.0, pulses: int = 100) -> xr.Dataset:
+    """Pre-synaptic pulses at ``pre_rate`` paired with the post-synaptic cell held at each
+    rate of ``post_rates`` by depolarization (current injection: the drive that alone makes
+    it fire at that rate), as in pairing experiments (e.g. Artola, Broecher and Singer 1990:
+    depression with moderate depolarization, potentiation with strong); the rule's state
+    starts at its initial value."""
+    post = np.atleast_1d(si(post_rates, "frequency", "post_rates"))
+    if post.ndim != 1 or (np.diff(post) <= 0).any():
+        raise ParameterError("post_rates", f"must be increasing; got {post.tolist()}")
+    rate = float(si(pre_rate, "frequency", "pre_rate"))
+    if not rate > 0:
+        raise ParameterError("pre_rate", f"must be > 0 Hz; got {pre_rate!r}")
+    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
+        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
+    drive = np.array([synapse.drive_for(r) for r in post])
+    dw, _ = synapse.run(synapse.w0, synapse.initial_state(), rate, pulses / rate,
+                        other_drive=drive)
+    ds = xr.Dataset(
+        {"pairing_change": (("post_rate",), dw / synapse.w0, {
+            "long_name": f"weight change relative to the weight before, {pulses} pre-synaptic "
+                         f"pulses at {rate:g} Hz paired with depolarization", "units": "1"})},
+        coords={"post_rate": ("post_rate", post, {
+            "long_name": "post-synaptic rate the depolarization alone gives", "units": "Hz"})})
+    ds.attrs.update(global_attrs(f"{synapse.rule.name}: pairing", {
+        "rule": synapse.rule.name, "pulses": int(pulses), "pre_rate_Hz": rate,
+        "w0": synapse.w0, "rate_unit_Hz": synapse.rate_unit, "tau_w_s": synapse.tau_w}))
+    return ds
+
+
 def crossover(f: np.ndarray, dw: np.ndarray) -> float:
     """The first frequency where dw turns from negative to >= 0, interpolated in log f."""
     for i in range(len(f) - 1):
@@ -199,14 +228,20 @@ def crossover(f: np.ndarray, dw: np.ndarray) -> float:
 FREQUENCIES = (0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100)    # Hz
 HISTORIES = {"deprived": 3.0, "normal": 10.0}            # Hz: the cell's rate before
 HISTORY_DURATION = 48 * 3600.0                           # s
+POST_RATES = (0.5, 1, 2, 5, 10, 20, 50)                   # Hz: pairing's depolarization levels
 
 
 def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
-              history_duration=HISTORY_DURATION, pulses: int = 900, **synapse) -> xr.Dataset:
-    """The history protocol for every rule, on one Dataset (rule x history x frequency)."""
+              history_duration=HISTORY_DURATION, pulses: int = 900, post_rates=POST_RATES,
+              **synapse) -> xr.Dataset:
+    """The history protocol (rule x history x frequency) and the pairing protocol (rule x
+    post_rate) for every rule, on one Dataset."""
     histories = dict(HISTORIES if histories is None else histories)
-    parts = [history_protocol(Synapse.make(rule, **synapse), frequencies, histories,
-                              history_duration=history_duration, pulses=pulses) for rule in rules]
+    synapses = [Synapse.make(rule, **synapse) for rule in rules]
+    parts = [history_protocol(syn, frequencies, histories, history_duration=history_duration,
+                              pulses=pulses) for syn in synapses]
+    paired = xr.concat([pairing(syn, post_rates)["pairing_change"] for syn in synapses],
+                       dim="rule")
     # a state variable (BCM's theta) is the rule's own: NaN for the rules without it
     states = sorted({n for part in parts for n in part.data_vars if n.endswith("_at_induction")})
     kept = {}
@@ -218,6 +253,7 @@ def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
     parts = [part.drop_vars([n for n in states if n in part]) for part in parts]
     ds = xr.concat(parts, dim="rule", combine_attrs="override")
     ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules])).assign(kept)
+    ds["pairing_change"] = paired.assign_coords(rule=ds.rule)
     ds.attrs["title"] = "Frequency response after rate histories, every rule on one synapse"
     return ds
 
@@ -250,6 +286,27 @@ def frequency_response_figure(ds: xr.Dataset):
     pulses = json_attr(ds, "pulses")
     fig.suptitle(f"Frequency response: {pulses} pulses after 48 h of a rate history"
                  if pulses else "Frequency response", fontsize=10)
+    return fig
+
+
+def pairing_figure(ds: xr.Dataset):
+    """Relative weight change against the post-synaptic rate held by depolarization, one
+    line per rule (each scaled to its largest change, so that signs compare)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    colours = plt.get_cmap("tab20").colors  # one colour per rule for up to 20 rules
+    for i, rule in enumerate(ds.rule.values):
+        change = ds.pairing_change.sel(rule=rule).values
+        scale = np.abs(change).max()
+        ax.plot(ds.post_rate.values, change / scale if scale > 0 else change, "o-", ms=3,
+                color=colours[i % len(colours)], ls=("-", "--", ":")[i // len(colours) % 3],
+                label=str(rule))
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set(xscale="log", xlabel="post-synaptic rate held by depolarization (Hz)",
+           ylabel="weight change (scaled to its largest)",
+           title="Pairing: pre-synaptic pulses with post-synaptic depolarization")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
