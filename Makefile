@@ -3,7 +3,8 @@
 #   make test   the test suite
 VENV ?= .venv
 PYTHON ?= python3
-# the CPU build of torch that lies on this kind of machine; any other spec may pull a CUDA build
+# pip arguments for torch, e.g. "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# for the CPU build from pytorch.org; installed before the package, so the range it asks adds nothing
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
@@ -60,7 +61,7 @@ scaling: $(STAMP)
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches
 	for e in sample_complexity masking sensitivity representation self_supervised_uniform \
-			self_supervised_published self_supervised_published_v8 self_supervised_structured; do \
+			self_supervised_published self_supervised_published_v8 self_supervised_published_L4; do \
 		$(SIM) sweep experiments/$$e.toml --out $(RESULTS)/$$e || exit 1; done
 	$(MAKE) scaling
 

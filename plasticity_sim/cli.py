@@ -260,7 +260,7 @@ def virtual(out, rule_names, activation):
 @click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
               show_default=True)
 @click.option("--pulses", type=int, default=900, show_default=True,
-              help="pulses of every induction")
+              help="pulses of every frequency-response induction (pairing: 100)")
 @click.option("--history-hours", type=float, default=48.0, show_default=True,
               help="duration of each rate history (h)")
 @click.option("--tau-state", type=float, default=3600.0, show_default=True,
