@@ -19,6 +19,7 @@ error, a context) sits at the reference state of :mod:`plasticity_sim.analysis.v
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ from .virtual import _eval, _tensor, synapse_update
 
 #: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
 STEPS_PER_TAU = 50
+PAIRING_PULSES = 100    # pre-synaptic pulses of a pairing
+PAIRING_PRE_RATE = 1.0  # Hz
 
 
 def si(value, kind: str, name: str) -> np.ndarray:
@@ -186,7 +189,8 @@ def history_protocol(synapse: Synapse, frequencies, histories: dict, *, history_
     return ds
 
 
-def pairing(synapse: Synapse, post_rates, *, pre_rate=1.0, pulses: int = 100) -> xr.Dataset:
+def pairing(synapse: Synapse, post_rates, *, pre_rate=PAIRING_PRE_RATE,
+            pulses: int = PAIRING_PULSES) -> xr.Dataset:
     """Pre-synaptic pulses at ``pre_rate`` paired with the post-synaptic cell held at each
     rate of ``post_rates`` by depolarization (current injection: the drive that alone makes
     it fire at that rate), as in pairing experiments (e.g. Artola, Broecher and Singer 1990:
@@ -254,7 +258,15 @@ def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
     ds = xr.concat(parts, dim="rule", combine_attrs="override")
     ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules])).assign(kept)
     ds["pairing_change"] = paired.assign_coords(rule=ds.rule)
-    ds.attrs["title"] = "Frequency response after rate histories, every rule on one synapse"
+    config = {k: v for k, v in json.loads(parts[0].attrs["config"]).items()
+              if k not in ("rule", "params", "history_rate_Hz")}
+    ds.attrs = global_attrs(
+        "Frequency response after rate histories, and pairing, every rule on one synapse",
+        {**config, "rules": [rule.name for rule in rules],
+         "params": {rule.name: dict(rule.params) for rule in rules},
+         "histories_Hz": {name: float(si(rate, "frequency", "histories"))
+                          for name, rate in histories.items()},
+         "pairing": {"pulses": PAIRING_PULSES, "pre_rate_Hz": PAIRING_PRE_RATE}})
     return ds
 
 
@@ -283,9 +295,10 @@ def frequency_response_figure(ds: xr.Dataset):
         ax.set_xlabel("stimulation frequency (Hz)", fontsize=8)
     axes[0][0].set_ylabel("weight change (% of before)")
     axes[0][0].legend(fontsize=6, title="history", title_fontsize=6)
-    pulses = json_attr(ds, "pulses")
-    fig.suptitle(f"Frequency response: {pulses} pulses after 48 h of a rate history"
-                 if pulses else "Frequency response", fontsize=10)
+    config = json.loads(ds.attrs.get("config", "{}"))
+    hours = config.get("history_duration_s", 0) / 3600
+    fig.suptitle(f"Frequency response: {config.get('pulses', '?')} pulses after {hours:g} h of "
+                 "a rate history", fontsize=10)
     return fig
 
 
@@ -308,12 +321,6 @@ def pairing_figure(ds: xr.Dataset):
            title="Pairing: pre-synaptic pulses with post-synaptic depolarization")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
-
-
-def json_attr(ds: xr.Dataset, key: str):
-    import json
-
-    return json.loads(ds.attrs.get("config", "{}")).get(key)
 
 
 def response_shape(f: np.ndarray, dw: np.ndarray) -> str:
