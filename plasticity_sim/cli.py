@@ -78,6 +78,27 @@ def main():
     """Rate-neuron networks learning the Random Hierarchy Model with local plasticity rules."""
 
 
+def slice_options(fn):
+    """--out (a folder), --rule (repeatable; default all) and --activation, shared by the
+    one-synapse experiments (virtual, protocols)."""
+    options = [
+        click.option("--out", type=click.Path(file_okay=False), required=True),
+        click.option("--rule", "rule_names", type=_rule_choice(), multiple=True,
+                     help="rules to test (repeatable; default: all)"),
+        click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
+                     show_default=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _chosen_rules(rule_names) -> list:
+    from .rules.registry import RULES, get_rule
+
+    return [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
+
+
 def grammar_options(fn):
     """--v --n-classes --m --s --L --grammar-seed, shared by every command that builds a
     grammar (--classes and --seed stay as the older names)."""
@@ -231,21 +252,16 @@ def rules(fmt, model_file):
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), required=True)
-@click.option("--rule", "rule_names", type=_rule_choice(), multiple=True,
-              help="rules to test (repeatable; default: all)")
-@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
-              show_default=True)
+@slice_options
 def virtual(out, rule_names, activation):
     """Virtual slice experiments on one synapse of every rule; signatures table."""
     from pathlib import Path
 
     from .analysis.virtual import plot_virtual, signature_table, signatures, virtual_experiments
     from .io import write_dataset
-    from .rules.registry import RULES, get_rule
 
     writable_output(out, folder=True)
-    chosen = [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
+    chosen = _chosen_rules(rule_names)
     ds = virtual_experiments(chosen, activation)
     write_dataset(ds, Path(out) / "virtual.nc")
     for path in plot_virtual(ds, out):
@@ -254,11 +270,7 @@ def virtual(out, rule_names, activation):
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), required=True)
-@click.option("--rule", "rule_names", type=_rule_choice(), multiple=True,
-              help="rules to test (repeatable; default: all)")
-@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu",
-              show_default=True)
+@slice_options
 @click.option("--pulses", type=int, default=900, show_default=True,
               help="pulses of every frequency-response induction (pairing: 100)")
 @click.option("--history-hours", type=float, default=48.0, show_default=True,
@@ -282,10 +294,9 @@ def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau
     from .analysis.virtual import virtual_experiments
     from .io import write_dataset
     from .plots import save_figure
-    from .rules.registry import RULES, get_rule
 
     writable_output(out, folder=True)
-    chosen = [get_rule(n) for n in rule_names] if rule_names else list(RULES.values())
+    chosen = _chosen_rules(rule_names)
     ds = p.protocols(chosen, pulses=pulses, history_duration=history_hours * 3600.0,
                      activation=activation, tau_state=tau_state, tau_w=tau_w,
                      rate_unit=rate_unit, w0=w0)

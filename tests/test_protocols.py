@@ -134,3 +134,12 @@ def test_pairing_turns_bcm_from_depression_to_potentiation_at_its_threshold():
     assert (dfa < 0).all() and np.allclose(dfa, dfa[0])
     with pytest.raises(ParameterError, match="pre_rate"):
         pairing(Synapse.make(get_rule("bcm")), post, pre_rate=0)
+
+
+def test_the_command_defaults_are_the_synapse_defaults():
+    from plasticity_sim.analysis import protocols as p
+
+    params = {param.name: param.default for param in main.commands["protocols"].params}
+    assert params["tau_w"] == p.Synapse.tau_w and params["tau_state"] == p.Synapse.tau_state
+    assert params["rate_unit"] == p.Synapse.rate_unit and params["w0"] == p.Synapse.w0
+    assert params["history_hours"] * 3600 == p.HISTORY_DURATION
