@@ -71,6 +71,19 @@ REDUCING = Rule(
 )
 
 
+def test_a_synaptic_variable_whose_name_holds_an_underscore_reaches_brian2():
+    """Torch names a pathway's synaptic variable {projection}_{variable}; both halves may
+    hold "_" (d1_fb and b_fb). It used to be split at its last "_", so Brian2 never got
+    b_fb and its feedback stayed at zero."""
+    from plasticity_sim.rules import DFA
+
+    rule = Rule("dfa_underscored", "", DFA.hidden, DFA.output, DFA.update,
+                [Pathway("fb", "direct", "b_fb * err_pre", synapses={"b_fb": "randn / sqrt(fan_in)"})])
+    result = check(Model.for_rule(rule, arch="fc", width=5, lr=0.05), G2)
+    names = {d.name for d in result.differences}
+    assert "d1_fb_b_fb" in names and "s0_w" in names
+
+
 def test_channel_sums_and_position_means_agree_with_several_positions():
     model = Model.for_rule(REDUCING, arch="lcn", width=3, pairs="fixations", lr=0.05)
     shapes = model.architecture(G3).population_shapes

@@ -398,17 +398,28 @@ class Brian2Model:
                                          order=SCHEDULE["latch"])
 
     # --- state in and out -------------------------------------------------------------------------------
+    def synaptic_name(self, name: str) -> tuple[str, str] | None:
+        """A torch name ``{projection}_{variable}`` as (projection, variable): the longest
+        projection key that prefixes it, since both halves may contain "_" (``d1_fb`` and
+        ``b_fb``); None when no projection of this network has it."""
+        keys = [key for key in self.synapses if name.startswith(key + "_")]
+        if not keys:
+            return None
+        key = max(keys, key=len)
+        return key, name[len(key) + 1:]
+
     def set_synapses(self, tensors: dict):
         """Synaptic variables from torch names and arrays (one member: no ensemble axis)."""
         for name, values in tensors.items():
-            key, var = name.rsplit("_", 1)
-            if key in self.synapses:
+            split = self.synaptic_name(name)
+            if split is not None:
+                key, var = split
                 setattr(self.synapses[key], var, np.asarray(values, dtype=float)[self.weight_index(key)])
 
     def get_synapses(self, names) -> dict:
         out = {}
         for name in names:
-            key, var = name.rsplit("_", 1)
+            key, var = self.synaptic_name(name)
             values = np.full(self.plans[key].proj.weight_shape(), np.nan)
             values[self.weight_index(key)] = np.asarray(getattr(self.synapses[key], var)[:])
             out[name] = values

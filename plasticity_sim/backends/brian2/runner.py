@@ -72,8 +72,9 @@ def _monitors(net: Brian2Model, init: dict) -> dict:
         mons[f"p{l}"] = b2.StateMonitor(net.groups[l], "r", record=True, dt=net.duration,
                                         when="start", order=SCHEDULE["monitor"], name=f"mon_p{l}")
     for name in init:
-        key, var = name.rsplit("_", 1)
-        if key in net.synapses:
+        split = net.synaptic_name(name)
+        if split is not None:
+            key, var = split
             mons[name] = b2.StateMonitor(net.synapses[key], var, record=np.arange(len(net.plans[key].i)),
                                          dt=net.duration, when="start", order=SCHEDULE["monitor"],
                                          name=f"mon_{name}")
@@ -83,13 +84,13 @@ def _monitors(net: Brian2Model, init: dict) -> dict:
 def _collect(net: Brian2Model, monitors: dict, init: dict, target: str) -> Brian2Run:
     rates, synapses = {}, {}
     for key, mon in monitors.items():
-        var = key if key.startswith("p") and key[1:].isdigit() else key.rsplit("_", 1)[1]
-        values = np.asarray(getattr(mon, "r" if key.startswith("p") and key[1:].isdigit() else var)).T
+        population = key.startswith("p") and key[1:].isdigit()
+        skey, var = ("", "r") if population else net.synaptic_name(key)
+        values = np.asarray(getattr(mon, var)).T
         values = values[1:net.n_presentations + 1]  # the sample at t = 0 precedes everything
-        if key.startswith("p") and key[1:].isdigit():
+        if population:
             rates[int(key[1:])] = values
         else:
-            skey = key.rsplit("_", 1)[0]
             full = np.full((len(values), *net.plans[skey].proj.weight_shape()), np.nan)
             idx = net.weight_index(skey)
             full[(slice(None), *idx)] = values
@@ -148,11 +149,13 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
             key = name[4:]
             out[net.synapses[key].mom] = array
             continue
-        key, var = name.rsplit("_", 1)
-        if key in net.synapses:
+        split = net.synaptic_name(name)
+        if split is not None:
+            key, var = split
             out[getattr(net.synapses[key], var)] = np.asarray(array, dtype=float)[net.weight_index(key)]
-        elif key.startswith("p") and key[1:].isdigit():
-            out[getattr(net.groups[int(key[1:])], var)] = np.asarray(array, dtype=float).ravel()
+        elif name.split("_", 1)[0][1:].isdigit() and name.startswith("p"):
+            pop, var = name.split("_", 1)  # a state variable p{l}_{name}
+            out[getattr(net.groups[int(pop[1:])], var)] = np.asarray(array, dtype=float).ravel()
     return out
 
 
