@@ -98,3 +98,28 @@ def test_separated_terms_sum_to_the_expression(text, numbers):
     total = sum(t.coef * math.prod(evaluate(f, values) for side in t.factors for f in t.factors[side])
                 for t in separate(tree, side_of, "test"))
     assert np.isclose(total, evaluate(tree, values), rtol=1e-9, atol=1e-9)
+
+
+def test_every_evaluator_knows_every_function_and_computes_it_alike():
+    """One language: each function an expression may call is known to the torch code
+    generator and to the numpy evaluators (virtual slices, protocols), with the same
+    values; the old virtual-slice table lacked sin, cos, floor and ceil."""
+    import torch
+
+    from plasticity_sim.analysis.virtual import synapse_update
+    from plasticity_sim.backends.torch.expressions import FUNC_SOURCE, _int
+    from plasticity_sim.rules import Rule
+    from plasticity_sim.rules.equations import FUNCTIONS, NUMPY_FUNCTIONS, REDUCTIONS
+
+    assert set(FUNC_SOURCE) == FUNCTIONS
+    assert set(NUMPY_FUNCTIONS) == FUNCTIONS - REDUCTIONS - {"f", "fprime"}
+    x = np.array([-2.7, -1.0, -0.3, 0.0, 0.4, 1.5, 2.5])
+    torch_of = {"int": lambda t: _int(t, t.dtype), "clip": lambda t: torch.clip(t, -1.0, 1.0)}
+    for name, numpy_fn in NUMPY_FUNCTIONS.items():
+        t = torch.as_tensor(np.abs(x) + 0.1 if name in ("log", "sqrt") else x)
+        expected = (torch_of.get(name) or eval(FUNC_SOURCE[name]))(t).numpy()
+        got = numpy_fn(t.numpy(), -1.0, 1.0) if name == "clip" else numpy_fn(t.numpy())
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=name)
+    rule = Rule("trig", "", "", "delta = err : 1", "sin(r_post) * floor(r_pre) + cos(w) * ceil(w)")
+    dw = synapse_update(rule, r_pre=2.5, a_post=1.0, w=0.3)
+    assert float(dw) == pytest.approx(np.sin(1.0) * 2 + np.cos(0.3) * 1)

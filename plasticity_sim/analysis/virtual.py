@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..network.activations import get_activation
 from ..provenance import global_attrs
-from ..rules.equations import names_in, parse_expression
+from ..rules.equations import NUMPY_FUNCTIONS, REDUCTIONS, names_in, parse_expression
 from ..rules.rule import Rule
 
 REFERENCE = {"r_pre": 1.0, "a_post": 1.5, "w": 0.1, "a_ctx": 0.25, "positive": 1.0,
@@ -40,11 +40,9 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
     act = get_activation(activation)
     f = lambda x: np.asarray(act.f(_tensor(x)))  # noqa: E731
     fp = lambda x: np.asarray(act.fprime(_tensor(x)))  # noqa: E731
-    functions = {"f": f, "fprime": fp, "int": lambda x: np.asarray(x, dtype=float),
-                 "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
-                 "tanh": np.tanh, "clip": np.clip, "batch_mean": lambda x: x,
-                 "layer_sum": lambda x: x, "layer_mean": lambda x: x,
-                 "channel_sum": lambda x: x, "position_mean": lambda x: x, "pi": math.pi}
+    # one synapse of one presentation: every reduction is the value itself
+    functions = {**NUMPY_FUNCTIONS, "f": f, "fprime": fp, "pi": math.pi,
+                 **{name: (lambda x: x) for name in REDUCTIONS}}
     a_post = np.asarray(a_post, dtype=float)
     post = {"a": a_post, "r": f(a_post), "a_ctx": np.asarray(REFERENCE["a_ctx"]),
             "r_ctx": f(np.asarray(REFERENCE["a_ctx"])), "positive": np.asarray(REFERENCE["positive"])}

@@ -15,12 +15,21 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ParameterError
 
 #: Functions an expression may call (Brian2's names, plus the population-level ones).
 FUNCTIONS = {"exp", "log", "sqrt", "abs", "sign", "tanh", "sin", "cos", "int", "clip",
              "floor", "ceil", "f", "fprime", "batch_mean", "layer_sum", "layer_mean",
              "channel_sum", "position_mean"}
+#: The element-wise functions, as numpy computes them: every evaluator outside the engines
+#: (virtual slices, protocols) reads this one table; the engines' tables are tested against it.
+NUMPY_FUNCTIONS = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
+    "tanh": np.tanh, "sin": np.sin, "cos": np.cos, "floor": np.floor, "ceil": np.ceil,
+    "clip": np.clip, "int": lambda x: np.trunc(np.asarray(x, dtype=float)),  # as Brian2's int()
+}
 #: Reductions: batch_mean over the presentations of a minibatch (per unit); layer_sum and
 #: layer_mean over the units of a population (per presentation: a layer-wide signal);
 #: channel_sum over the channels at one position (per presentation and position: a local
