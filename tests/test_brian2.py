@@ -226,3 +226,14 @@ def test_a_run_that_diverges_in_both_engines_is_compared_up_to_the_divergence(mo
     brian_rates[:] = rates                                       # now only torch blows up
     one = crosscheck(model, G2, presentations=10)
     assert not one.passed and "not in the other engine" in one.table()
+
+
+def test_a_reduction_outside_a_hidden_equation_is_one_clear_error_in_brian2():
+    from plasticity_sim.rules import OJA
+
+    rule = Rule("hebb_state", "", "", "delta = err : 1", "r_post * r_pre - theta_post * w",
+                family="hebbian", state="theta = theta + eps * (layer_mean(r**2) - theta) : 1",
+                state_init={"theta": 1.0}, params={"eps": 0.1}, readout_update=OJA.readout_update)
+    with pytest.raises(ParameterError, match=r"equations: layer_mean\(r \*\* 2\) in .*hidden population"):
+        crosscheck(Model.for_rule(rule, arch="fc", width=4, lr=0.01), G2, presentations=4,
+                   target="numpy")

@@ -19,6 +19,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
+from ...errors import ParameterError
 from ...rules.equations import parse_expression
 
 
@@ -40,9 +41,10 @@ class Reduction:
 
 
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self, activation, constants: dict, reductions: list | None, prefix: str):
+    def __init__(self, activation, constants: dict, reductions: list | None, prefix: str,
+                 text: str = ""):
         self.activation, self.constants = activation, constants
-        self.reductions, self.prefix = reductions, prefix
+        self.reductions, self.prefix, self.text = reductions, prefix, text
 
     def visit_Call(self, node):
         node.args = [self.visit(arg) for arg in node.args]
@@ -54,8 +56,10 @@ class _Rewriter(ast.NodeTransformer):
             return node.args[0]
         if name in REDUCTION_KINDS:
             if self.reductions is None:
-                raise ValueError(f"{name}: population reductions are only allowed in the "
-                                 "equations of hidden populations")
+                raise ParameterError("equations", f"{name}({ast.unparse(node.args[0])}) in "
+                                     f"{self.text!r}: the Brian2 engine computes a population "
+                                     "reduction only in the equations of a hidden population; "
+                                     f"define it there (x = {name}(...) : 1) and read x here")
             over, mean = REDUCTION_KINDS[name]
             red = Reduction(f"{self.prefix}red{len(self.reductions)}", ast.unparse(node.args[0]),
                             mean, over)
@@ -82,7 +86,7 @@ def brian_expression(text: str, activation, constants: dict, reductions: list | 
     """``text`` with activations inlined, batch means dropped, constants written in, and
     population reductions replaced by the names of their (appended) Reductions."""
     tree = parse_expression(text)
-    tree = _Rewriter(activation, constants, reductions, prefix).visit(copy.deepcopy(tree))
+    tree = _Rewriter(activation, constants, reductions, prefix, text).visit(copy.deepcopy(tree))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
