@@ -93,3 +93,13 @@ def test_weight_figures_show_the_recorded_distributions(run):
     norms = np.sqrt((run.input_weights.isel(seed=0) ** 2).sum(("token", "input_offset")))
     strongest = run.input_weights.isel(seed=0, unit=int(np.argmax(norms.values)))
     np.testing.assert_allclose(shown, strongest.transpose("token", "input_offset").values)
+
+
+def test_a_diverged_member_records_no_weights():
+    model = Model.for_rule("dfa", width=8, epochs=4, batch_size=16)
+    ds = train(model, Grammar(v=4, n_classes=4, m=4, s=2, L=3), 128, [0, 1], lr=[0.005, 1e4],
+               n_test=50, n_val=50, quiet=True, probes=False, on_divergence="mask",
+               record_weights=True).to_dataset()
+    assert list(ds.diverged.values) == [False, True]
+    assert np.isfinite(ds.input_weights.sel(seed=0)).all()
+    assert np.isnan(ds.input_weights.sel(seed=1)).all()

@@ -319,16 +319,19 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     evaluate_run(rec, trainer, data, val, diverged_at >= 0, evaluator, probes,
                  sensitivity_samples, representation_samples)
     if record_weights:
-        record_input_weights(rec, trainer)
+        record_input_weights(rec, trainer, diverged_at >= 0)
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
 
-def record_input_weights(rec, trainer) -> None:
+def record_input_weights(rec, trainer, diverged=None) -> None:
     """``input_weights``: the first hidden layer's weights per unit, input offset (the
     position inside the unit's receptive field) and token; an LCN adds ``field`` (the unit's
-    position), since its filters differ there."""
+    position), since its filters differ there. A diverged member's weights are NaN, like
+    its accuracies."""
     w = trainer.S["s0_w"].detach().double().cpu().numpy()
+    if diverged is not None:
+        w[np.asarray(diverged, dtype=bool)] = np.nan
     v = trainer.grammar.v
     *lead, fan_in = w.shape
     w = w.reshape(*lead, fan_in // v, v)  # inputs are laid out offset-major, token-minor
