@@ -4,7 +4,9 @@
    width and batch (ratio > 1: the engine is faster per sample).
 2. An ensemble of 16 networks in one vectorized call vs. 16 sequential runs.
 3. Achieved FLOP/s of the ``dfa`` step vs. torch.matmul on matrices of the same sizes
-   (the machine's roofline for this work).
+   (what these shapes allow).
+4. The same steps, one network and an ensemble of 16, as a fraction of torch.matmul at
+   2048 x 2048 x 2048 (the machine's roofline).
 
     python benchmarks/bench_torch_engine.py [--width 128] [--device cpu] [--seconds 1.0]
 """
@@ -107,6 +109,12 @@ def bench_dfa_flops(g, width, batch, device, seconds):
     return steps * flops, matmul_rate * flops
 
 
+def roofline(device, seconds, n: int = 2048) -> float:
+    """FLOP/s of torch.matmul on two n x n float32 matrices."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return rate(lambda: torch.matmul(a, b), seconds, device) * 2 * n ** 3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=128)
@@ -130,6 +138,16 @@ def main():
         ours, roof = bench_dfa_flops(g, args.width, batch, device, args.seconds)
         print(f"   batch {batch:4d}: dfa {ours / 1e9:7.2f} GFLOP/s  matmul {roof / 1e9:7.2f} GFLOP/s  "
               f"fraction {ours / roof:5.2f}")
+    print("\n4. dfa steps as a fraction of torch.matmul at 2048^3 (the roofline)")
+    peak = roofline(device, args.seconds)
+    print(f"   matmul 2048^3: {peak / 1e9:7.2f} GFLOP/s")
+    for batch in (32, 256):
+        ours, _ = bench_dfa_flops(g, args.width, batch, device, args.seconds)
+        print(f"   one network, batch {batch:4d}: {ours / 1e9:7.2f} GFLOP/s  fraction {ours / peak:5.3f}")
+    flops = dfa_matmuls(Trainer(Model.for_rule("dfa", width=args.width), g, [0], device=device), 32)[1]
+    steps, _ = bench_ensemble(g, args.width, 32, device, args.seconds)
+    print(f"   ensemble of 16, batch   32: {steps * 16 * flops / 1e9:7.2f} GFLOP/s  "
+          f"fraction {steps * 16 * flops / peak:5.3f}")
 
 
 if __name__ == "__main__":
