@@ -139,8 +139,7 @@ def frequency_response(synapse: Synapse, frequencies, *, pulses: int = 900,
     f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
     if f.ndim != 1 or not (f > 0).all() or (np.diff(f) <= 0).any():
         raise ParameterError("frequencies", f"must be increasing and > 0 Hz; got {f.tolist()}")
-    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
-        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
+    _check_pulses(pulses)
     h_rate = float(si(history_rate, "frequency", "history_rate"))
     h_time = float(si(history_duration, "time", "history_duration"))
     state = synapse.initial_state()
@@ -202,8 +201,7 @@ def pairing(synapse: Synapse, post_rates, *, pre_rate=PAIRING_PRE_RATE,
     rate = float(si(pre_rate, "frequency", "pre_rate"))
     if not rate > 0:
         raise ParameterError("pre_rate", f"must be > 0 Hz; got {pre_rate!r}")
-    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
-        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
+    _check_pulses(pulses)
     drive = np.array([synapse.drive_for(r) for r in post])
     dw, _ = synapse.run(synapse.w0, synapse.initial_state(), rate, pulses / rate,
                         other_drive=drive)
@@ -223,9 +221,19 @@ def crossover(f: np.ndarray, dw: np.ndarray) -> float:
     """The first frequency where dw turns from negative to >= 0, interpolated in log f."""
     for i in range(len(f) - 1):
         if dw[i] < 0 <= dw[i + 1]:
-            t = -dw[i] / (dw[i + 1] - dw[i])
-            return float(np.exp(np.log(f[i]) + t * (np.log(f[i + 1]) - np.log(f[i]))))
+            return _zero_in_log_f(f, dw, i)
     return float("nan")
+
+
+def _zero_in_log_f(f: np.ndarray, dw: np.ndarray, i: int) -> float:
+    """Where dw, linear in log f between f[i] and f[i + 1], crosses zero."""
+    t = -dw[i] / (dw[i + 1] - dw[i])
+    return float(np.exp(np.log(f[i]) + t * (np.log(f[i + 1]) - np.log(f[i]))))
+
+
+def _check_pulses(pulses) -> None:
+    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
+        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
 
 
 #: the defaults of `plasticity-sim protocols` (choices of this library, not fitted to data)
@@ -333,8 +341,7 @@ def response_shape(f: np.ndarray, dw: np.ndarray) -> str:
     parts, edges, current = [], [], signs[0]
     for i in range(1, len(f)):
         if signs[i] != current and signs[i] != 0:
-            t = -dw[i - 1] / (dw[i] - dw[i - 1]) if current != 0 else 0.0
-            edges.append(float(np.exp(np.log(f[i - 1]) + t * (np.log(f[i]) - np.log(f[i - 1])))))
+            edges.append(_zero_in_log_f(f, dw, i - 1) if current != 0 else float(f[i - 1]))
             parts.append(names[current])
             current = signs[i]
     parts.append(names[current])

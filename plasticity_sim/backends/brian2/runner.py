@@ -153,9 +153,10 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
         if split is not None:
             key, var = split
             out[getattr(net.synapses[key], var)] = np.asarray(array, dtype=float)[net.weight_index(key)]
-        elif name.split("_", 1)[0][1:].isdigit() and name.startswith("p"):
-            pop, var = name.split("_", 1)  # a state variable p{l}_{name}
-            out[getattr(net.groups[int(pop[1:])], var)] = np.asarray(array, dtype=float).ravel()
+        else:
+            pop, _, var = name.partition("_")  # a state variable p{l}_{name}
+            if pop[:1] == "p" and pop[1:].isdigit():
+                out[getattr(net.groups[int(pop[1:])], var)] = np.asarray(array, dtype=float).ravel()
     return out
 
 
