@@ -361,9 +361,14 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
 @click.option("--max-extensions", type=int, default=3, show_default=True,
               help="a search (grid over lr_factor or lr) whose choice is at an edge of the "
               "values tried runs again past it, at most this many times")
+@click.option("--pack/--no-pack", default=True, show_default=True,
+              help="run the cells that differ only in seeds and learning rate as one ensemble "
+              "(the cell files are the same either way)")
+@click.option("--max-members", type=int, default=16, show_default=True,
+              help="members (seeds x cells) per packed ensemble")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max_extensions,
-          quiet):
+          pack, max_members, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
     from .experiment import load_experiment, select_cells
     from .sweep import run_sweep
@@ -378,8 +383,9 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     cells = select_cells(experiment, max_P=max_P, where=where) \
         if (max_P is not None or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
+    require_int("max_members", max_members, minimum=1)
     args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
-                result_name=name, cells=cells)
+                result_name=name, cells=cells, pack=pack, max_members=max_members)
     if search_axis(experiment.axes) and cells is None:
         result, _ = run_search(experiment, out, max_extensions=max_extensions, **args)
     else:

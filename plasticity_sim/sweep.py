@@ -27,11 +27,13 @@ from .claims import Claim, is_stale
 from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
 from .io import write_dataset
+from .packing import Pack, pack_cells, split
 from .provenance import global_attrs
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
 CLAIM_WAIT_S = 5.0  # how often a sweep looks again at a cell another sweep computes
+MAX_MEMBERS = 16  # members per packed ensemble: the gain levels off there (benchmarks/)
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -62,22 +64,65 @@ def run_cell(cell: Cell, cells_dir: str) -> str:
         return _compute_cell(cell, cells_dir)
 
 
+def run_pack(pack: Pack, cells_dir: str, cell_fn=None) -> list[str]:
+    """Train the cells of a pack as one ensemble and write each cell's file; returns their
+    paths. A pack of one cell is ``cell_fn`` (default :func:`run_cell`). Cells already on
+    disk are left out; cells that another sweep on the same folder has claimed are waited
+    for after the others are computed."""
+    if len(pack.cells) == 1:
+        return [(cell_fn or run_cell)(pack.cells[0], cells_dir)]
+    cells_dir = Path(cells_dir)
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    mine, theirs = [], []
+    for cell in pack.cells:
+        if finished(cells_dir, cell) is not None:
+            continue
+        claim_path = cells_dir / f".claim-{cell.digest}"
+        claim = Claim.take(claim_path)
+        if claim is None and is_stale(claim_path):
+            claim_path.unlink(missing_ok=True)
+            claim = Claim.take(claim_path)
+        (theirs if claim is None else mine).append((cell, claim))
+    try:
+        if mine:
+            _compute(Pack(tuple(cell for cell, _ in mine)), cells_dir)
+    finally:
+        for _, claim in mine:
+            claim.release()
+    for cell, _ in theirs:  # computed elsewhere: wait for its file (or take it over)
+        run_cell(cell, str(cells_dir))
+    return [str(finished(cells_dir, cell)) for cell in pack.cells]
+
+
 def _compute_cell(cell: Cell, cells_dir: Path) -> str:
+    return _compute(Pack((cell,)), cells_dir)[0]
+
+
+def _compute(pack: Pack, cells_dir: Path) -> list[str]:
+    """Train the pack's cells as one ensemble (one cell: its seeds) and write one file each."""
     import torch
 
     from .backends.torch.train import train
     from .runs import make_monitors
 
+    cell = pack.cells[0]  # the cells of a pack differ only in seeds and learning rate
     if cell.run["device"] == "cpu":
         torch.set_num_threads(1)  # one process per core: no oversubscription
     run = cell.run
     monitors = make_monitors(alignment_every=run["alignment_every"])
-    rec = train(cell.model, cell.grammar, cell.P, run["seeds"], n_test=run["n_test"],
+    lr = pack.lr if len(pack.cells) > 1 else None
+    rec = train(cell.model, cell.grammar, cell.P, pack.seeds, n_test=run["n_test"],
                 n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
                 sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
-                representation_samples=run["representation_samples"])
+                representation_samples=run["representation_samples"], lr=lr)
     ds = rec.to_dataset()
+    parts = split(ds, pack) if len(pack.cells) > 1 else [ds]
+    return [_write_cell(cell, part, cells_dir) for cell, part in zip(pack.cells, parts)]
+
+
+def _write_cell(cell: Cell, ds: xr.Dataset, cells_dir: Path) -> str:
+    run = cell.run
     summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
     # the P trained on: with pairs, whole trees only (views: P = 63 trains on 62)
     ds["training_set_size"] = xr.Variable((), int(ds.attrs["P"]),
@@ -177,12 +222,17 @@ def remove_stale_temporary_files(cells_dir: Path, age_s: float = STALE_TMP_S) ->
 
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
               n_workers: int | None = None, quiet: bool = False, cell_fn=run_cell,
-              result_name: str | None = None, echo=print, cells=None) -> xr.Dataset:
+              result_name: str | None = None, echo=print, cells=None, pack: bool = True,
+              max_members: int = MAX_MEMBERS) -> xr.Dataset:
     """Run the cells not yet on disk, then combine every cell of the grid found on disk.
 
     ``cells``: run only these cells of the experiment (default: all); the combined result
     still holds every cell of the grid that is on disk, from this run or an earlier one.
+    ``pack``: cells that differ only in seeds and learning rate run as one ensemble of at
+    most ``max_members`` members (:mod:`plasticity_sim.packing`); the cell files are the
+    same either way. A pack of one cell runs through ``cell_fn``.
     """
+    require_int("max_members", max_members, minimum=1)
     from dask.distributed import Client, LocalCluster, as_completed
 
     if n_workers is not None:
@@ -225,22 +275,33 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
             client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                          dashboard_address=":0"))  # any free port
         try:
-            futures = {client.submit(cell_fn, cell, str(cells_dir), key=cell.key, retries=2,
-                                     pure=False): cell for cell in todo}
-            # a bar on a terminal; in a log file, one plain line per cell instead of \r lines
+            workers = len(client.nthreads()) or 1
+            packs = pack_cells(todo, max_members, workers) if pack else [Pack((c,)) for c in todo]
+            if len(packs) < len(todo):
+                echo(f"packed {len(todo)} cells into {len(packs)} ensembles of at most "
+                     f"{max_members} members (cells that differ only in seeds and learning rate)")
+            futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,
+                                     pure=False): p for p in packs}
+            # a bar on a terminal; in a log file, one plain line per task instead of \r lines
             on_terminal = sys.stderr.isatty()
             progress = tqdm(total=len(todo), desc="cells", unit="cell",
                             disable=quiet or not on_terminal)
-            for done, future in enumerate(as_completed(futures), 1):
-                cell = futures[future]
+            done = 0
+            for future in as_completed(futures):
+                packed = futures[future]
                 try:
                     future.result()
+                    state = "done"
                 except Exception as err:  # one failed cell must not lose the others
-                    failures.append((cell, err))
-                progress.update()
+                    failures += [(cell, err) for cell in packed.cells]
+                    state = "failed"
+                done += len(packed.cells)
+                progress.update(len(packed.cells))
                 if not quiet and not on_terminal:
-                    state = "failed" if failures and failures[-1][0] is cell else "done"
-                    echo(f"[{done}/{len(todo)}] {state}: {json.dumps(cell.axes)} after "
+                    what = json.dumps(packed.cells[0].axes) + (
+                        f" and {len(packed.cells) - 1} more cells packed with it"
+                        if len(packed.cells) > 1 else "")
+                    echo(f"[{done}/{len(todo)}] {state}: {what} after "
                          f"{time.time() - started:.0f} s")
             progress.close()
         finally:

@@ -27,6 +27,9 @@ class AlignmentMonitor:
     learning signal ``delta``).
     """
 
+    #: observes the live members only (train drops stopped ones from the computation)
+    follows_members = True
+
     def __init__(self, every: int = 20):
         self.every = require_int("alignment_every", every, minimum=1)  # not silently every step
 
@@ -53,8 +56,9 @@ class AlignmentMonitor:
     def observe(self, trainer, step, presentation, x, t, U, state):
         U_bp, _, state_bp = self.bp.compute(trainer.S, x, t, True)
         frozen = ~trainer.active.bool().cpu().numpy()  # a stopped network has nothing to align
+        full = trainer.full  # one value per member, NaN for those out of the computation
         self.presentations.append(presentation)
-        self.updates.append([np.where(frozen, np.nan, cosine_per_member(U[n], U_bp[n]).cpu().numpy())
+        self.updates.append([full(np.where(frozen, np.nan, cosine_per_member(U[n], U_bp[n]).cpu().numpy()))
                              for n in self.names])
         if self.has_delta:
             per_layer = []
@@ -65,7 +69,7 @@ class AlignmentMonitor:
                 defined = (a.norm(dim=2) > 0) & (b.norm(dim=2) > 0)  # a silent layer has no direction
                 mean = (cos * defined).sum(1) / defined.sum(1).clamp_min(1)
                 mean = torch.where(defined.any(1), mean, torch.nan).cpu().numpy()
-                per_layer.append(np.where(frozen, np.nan, mean))
+                per_layer.append(full(np.where(frozen, np.nan, mean)))
             self.signals.append(per_layer)
 
     def record(self, rec):

@@ -4,8 +4,8 @@ For every member and every layer (the input, then each hidden layer), a multinom
 logistic regression is fitted on the frozen, standardized features of the labelled training
 inputs, for each L2 penalty of ``DECAYS`` (strongest first, each fit starting from the
 previous solution); each member keeps the penalty with the best accuracy on its validation
-set, and that probe is tested once on the test set. All members are fitted at once (their
-losses add up, so their optima are independent) by L-BFGS.
+set, and that probe is tested once on the test set. Each member is fitted on its own, by
+L-BFGS, so that its probe does not depend on the ensemble it ran in.
 """
 
 from __future__ import annotations
@@ -33,27 +33,40 @@ def fit_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
               decays=DECAYS, max_iter: int = 200) -> ProbeResult:
     """Probes fitted on (E, N, D) features with (E, N) labels, the penalty chosen on
     validation (the first of equals, i.e. the strongest). Without a validation set there is
-    nothing to choose on: the penalty is 1e-3."""
+    nothing to choose on: the penalty is 1e-3. Each member's probe is fitted on its own (a
+    joint L-BFGS would couple the members through its line search and curvature pairs, so
+    that a member's probe would depend on the ensemble it ran in)."""
     if val_x.shape[1] == 0:
         decays = (1e-3,)
+    E = train_x.shape[0]
+    best = ProbeResult(np.full(E, np.nan), np.full(E, -np.inf), np.full(E, np.nan))
+    for e in range(E):
+        one = slice(e, e + 1)
+        decay, val, test = _fit_member(train_x[one], train_y[one], val_x[one], val_y[one],
+                                       test_x[one], test_y[one], n_classes, decays, max_iter)
+        best.decay[e], best.val_accuracy[e], best.test_accuracy[e] = decay, val, test
+    return best
+
+
+def _fit_member(train_x, train_y, val_x, val_y, test_x, test_y, n_classes, decays, max_iter):
+    """(penalty, validation accuracy, test accuracy) of one member's chosen probe."""
     mean = train_x.double().mean(1, keepdim=True)
     std = train_x.double().std(1, keepdim=True).clamp_min(1e-6)
     scale = lambda a: (a.double() - mean) / std  # noqa: E731
     train_x, val_x, test_x = scale(train_x), scale(val_x), scale(test_x)
-    E, N, D = train_x.shape
-    weights = torch.zeros(E, D, n_classes, dtype=torch.float64, device=train_x.device,
+    _, _, D = train_x.shape
+    weights = torch.zeros(1, D, n_classes, dtype=torch.float64, device=train_x.device,
                           requires_grad=True)
-    bias = torch.zeros(E, 1, n_classes, dtype=torch.float64, device=train_x.device,
+    bias = torch.zeros(1, 1, n_classes, dtype=torch.float64, device=train_x.device,
                        requires_grad=True)
-    best = ProbeResult(np.full(E, np.nan), np.full(E, -np.inf), np.full(E, np.nan))
+    best = (np.nan, -np.inf, np.nan)
     for decay in decays:
         _fit(train_x, train_y, weights, bias, n_classes, decay, max_iter)
         with torch.no_grad():
-            val = _accuracy(val_x, val_y, weights, bias)
-            test = _accuracy(test_x, test_y, weights, bias)
-        better = (val > best.val_accuracy) | np.isnan(best.decay) & np.isnan(val)
-        best.decay[better], best.val_accuracy[better] = decay, val[better]
-        best.test_accuracy[better] = test[better]
+            val = _accuracy(val_x, val_y, weights, bias)[0]
+            test = _accuracy(test_x, test_y, weights, bias)[0]
+        if val > best[1] or np.isnan(best[0]) and np.isnan(val):
+            best = (decay, val, test)
     return best
 
 

@@ -138,40 +138,47 @@ class TrainingData:
         partner = as_t([r[1] for r in rows]) if self.pairing.scheme == "views" else None
         return order, partner
 
-    def batches(self, epoch: int, batch_size: int):
-        """The batches of one epoch, in stream order."""
+    def batches(self, epoch: int, batch_size: int, members: np.ndarray | None = None):
+        """The batches of one epoch, in stream order, of the chosen members (indices; default
+        all): a member's batches do not depend on which others are chosen."""
         rows, partner = self._rows(epoch)
+        chosen = self.members if members is None else \
+            torch.as_tensor(np.asarray(members), device=self.trainer.device)[:, None]
+        pick = chosen[:, 0]
+        rows = rows[pick]
+        partner = partner[pick] if partner is not None else None
         if self.pairing.scheme == "fixations":  # the context of a presentation is the previous
             # one in the stream (the last of the epoch before); the very first has none (zeros)
-            before = self._rows(epoch - 1)[0][:, -1:] if epoch else torch.full_like(rows[:, :1], -1)
+            before = self._rows(epoch - 1)[0][pick, -1:] if epoch else torch.full_like(rows[:, :1], -1)
             ctx_rows = torch.cat([before, rows[:, :-1]], dim=1)
             saccade = torch.as_tensor(np.stack([st.saccade[:self.per_epoch] for st in self.streams]),
-                                      device=self.trainer.device)
+                                      device=self.trainer.device)[pick]
             positive = (~saccade).to(self.x.dtype)
         for start in range(0, self.per_epoch, batch_size):
             sl = slice(start, min(start + batch_size, self.per_epoch))
             idx = rows[:, sl]
-            x, t, y = self.x[self.members, idx], self.t[self.members, idx], self.y[self.members, idx]
+            x, t, y = self.x[chosen, idx], self.t[chosen, idx], self.y[chosen, idx]
             scheme = self.pairing.scheme
             if scheme is None:
                 yield Batch(x, t, y, first=start)
             elif scheme == "fixations":
                 ctx = ctx_rows[:, sl]
-                xc = self.x[self.members, ctx.clamp_min(0)] * (ctx >= 0)[..., None, None]
+                xc = self.x[chosen, ctx.clamp_min(0)] * (ctx >= 0)[..., None, None]
                 yield Batch(x, t, y, xc, positive[:, sl, None, None], first=start)
             else:
-                yield self._with_negatives(x, t, y, start, partner[:, sl])
+                yield self._with_negatives(x, t, y, start,
+                                           None if partner is None else partner[:, sl], chosen)
 
-    def _with_negatives(self, x, t, y, start, partner) -> Batch:
+    def _with_negatives(self, x, t, y, start, partner, chosen) -> Batch:
         copies = 1 + self.pairing.negatives
         B = x.shape[1]
         xc = None
         if self.pairing.scheme == "views":
             if self.view_levels:
-                xc = [_blocks(self.x[self.members, partner[..., i]], copies, roll=True)
+                xc = [_blocks(self.x[chosen, partner[..., i]], copies, roll=True)
                       for i in range(len(self.view_levels))]
             else:
-                xc = _blocks(self.x[self.members, partner], copies, roll=True)
+                xc = _blocks(self.x[chosen, partner], copies, roll=True)
         sign = torch.zeros(x.shape[0], B * copies, 1, 1, dtype=x.dtype, device=x.device)
         sign[:, :B] = 1
         repeat = lambda a: _blocks(a, copies, roll=False)  # noqa: E731

@@ -2,7 +2,10 @@
 
 Member e of an ensemble uses seed e for everything it draws (training set, test set, stream
 order, initial weights), so it equals a single run with that seed. The E members run as one
-vectorized computation; they may differ in learning rate.
+vectorized computation; they may differ in learning rate. A member that stops leaves the
+computation (``Trainer.drop``): the others go on without its cost, and its state is kept
+for the end. With a monitor that cannot follow members leaving, stopped members stay in
+and are frozen (their updates scaled by 0) instead; the results are the same either way.
 """
 
 from __future__ import annotations
@@ -83,17 +86,72 @@ class Trainer:
         if not (self.lr > 0).all():
             raise ParameterError("lr", f"must be > 0 for every member; got {self.lr.tolist()}")
         self.active = torch.ones(self.E, dtype=self.dtype, device=self.device)
+        #: the members still in the computation (indices into ``seeds``): every tensor of
+        #: state has one row per live member; the state of those dropped is in ``_dropped``
+        self.live = np.arange(self.E)
         self.plastic = self.net.plastic
         self.buffers = [torch.zeros_like(self.S[n]) for n in self.plastic]
         self._lr_t = torch.as_tensor(self.lr, dtype=self.dtype, device=self.device)
+        # a readout with its own rate keeps it whatever a member's rate (packed members differ)
         readout = model.training.readout_lr
         readout_names = {f"s{self.net.depth}_w", f"s{self.net.depth}_bias"}
-        self._lr_factor = [readout / model.training.lr if readout is not None and n in readout_names
-                           else 1.0 for n in self.plastic]
+        self._lr_factor = [torch.as_tensor(readout / self.lr, dtype=self.dtype, device=self.device)
+                           if readout is not None and n in readout_names else 1.0
+                           for n in self.plastic]
+        self._lr_factor_all = list(self._lr_factor)
 
     @property
     def E(self) -> int:
         return len(self.seeds)
+
+    def full(self, values, fill=np.nan) -> np.ndarray:
+        """Per-member values of the live members as an (E, ...) array, ``fill`` for the others."""
+        values = np.asarray(values)
+        out = np.full((self.E, *values.shape[1:]), fill, dtype=np.result_type(values, type(fill)))
+        out[self.live] = values
+        return out
+
+    # --- members leaving the computation ------------------------------------------------------
+    def _per_member(self) -> list:
+        """Every container (dict or list) of per-member tensors, one row per live member."""
+        return [self.S, self.ST, self.buffers] + ([self._second] if hasattr(self, "_second") else [])
+
+    def drop(self, members: np.ndarray):
+        """Take the chosen members (E,) bool out of the computation; their synaptic and state
+        variables are kept as they are now (``restore`` puts them back)."""
+        leaving = np.asarray(members, dtype=bool)[self.live]
+        if not leaving.any():
+            return
+        if not hasattr(self, "_dropped"):
+            self._dropped = {n: t.clone() for n, t in {**self.S, **self.ST}.items()}
+        rows = torch.as_tensor(self.live[leaving], device=self.device)
+        for name, t in {**self.S, **self.ST}.items():
+            self._dropped[name][rows] = t[torch.as_tensor(leaving, device=self.device)]
+        keep = torch.as_tensor(np.flatnonzero(~leaving), device=self.device)
+        for store in self._per_member():
+            items = store.items() if isinstance(store, dict) else enumerate(store)
+            for key, t in list(items):
+                store[key] = t.index_select(0, keep)
+        self._lr_t = self._lr_t.index_select(0, keep)
+        self._lr_factor = [f.index_select(0, keep) if isinstance(f, torch.Tensor) else f
+                           for f in self._lr_factor]
+        self.active = self.active.index_select(0, keep)
+        self.live = self.live[~leaving]
+
+    def restore(self):
+        """Every member back in, those dropped with the state they had when they left."""
+        if len(self.live) == self.E:
+            return
+        rows = torch.as_tensor(self.live, device=self.device)
+        for store in (self.S, self.ST):
+            for name, t in store.items():
+                whole = self._dropped[name].clone()
+                whole[rows] = t
+                store[name] = whole
+        self.live = np.arange(self.E)
+        self.active = torch.zeros(self.E, dtype=self.dtype, device=self.device)
+        self._lr_t = torch.as_tensor(self.lr, dtype=self.dtype, device=self.device)
+        self._lr_factor = list(self._lr_factor_all)
 
     # --- data ---------------------------------------------------------------------------------
     def encode(self, samples: list[Samples]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -142,15 +200,20 @@ class Trainer:
             self.ST[name] = keep * U[f"ST:{name}"] + (1 - keep) * self.ST[name]
 
     def remember(self, members: np.ndarray):
-        """Keep a copy of the synaptic and state variables of the chosen members (E,) bool."""
-        pick = torch.as_tensor(members, device=self.device)
-        if not hasattr(self, "_kept"):
+        """Keep a copy of the synaptic and state variables of the chosen members (E,) bool,
+        all of them live."""
+        members = np.asarray(members, dtype=bool)
+        if not hasattr(self, "_kept"):  # before any member left: every row is a member's
             self._kept = {n: t.clone() for n, t in {**self.S, **self.ST}.items()}
+        chosen = members[self.live]
+        rows = torch.as_tensor(self.live[chosen], device=self.device)
+        pick = torch.as_tensor(chosen, device=self.device)
         for name, t in {**self.S, **self.ST}.items():
-            self._kept[name][pick] = t[pick]
+            self._kept[name][rows] = t[pick]
 
     def recall(self, members: np.ndarray):
-        """Put back what :meth:`remember` kept for the chosen members."""
+        """Put back what :meth:`remember` kept for the chosen members (every member live)."""
+        self.restore()
         pick = torch.as_tensor(members, device=self.device)
         if not hasattr(self, "_kept") or not bool(pick.any()):
             return
@@ -182,7 +245,7 @@ class Trainer:
 
     def evaluate(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, chunk: int = 4096):
         """Accuracy and mean loss of the network's own readout per member (E,) on an encoded set."""
-        correct = torch.zeros(self.E, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device)
         total = torch.zeros_like(correct)
         for start in range(0, x.shape[1], chunk):
             sl = slice(start, start + chunk)
@@ -270,11 +333,14 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     # disable=None: no bar when stderr is not a terminal (a log file gets no \r lines)
     progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch",
                     disable=True if quiet else None, leave=False)
-    started, step_index, n_epochs = time.perf_counter(), 0, 0
+    # stopped members leave the computation unless a monitor needs every member in it
+    compact = all(getattr(m, "follows_members", False) for m in monitors)
+    started, step_index, n_epochs, shown_total = time.perf_counter(), 0, 0, 0
     for epoch in progress:
         running = stopping.running
+        live = trainer.live
         losses, hits = [], []
-        for batch in data.batches(epoch, batch_size):
+        for batch in data.batches(epoch, batch_size, live):
             want = any(m.wants(step_index) for m in monitors)
             U, logits, state = trainer.signals(batch, want)
             if want:  # monitors see the signals before the update, on the same weights
@@ -287,8 +353,10 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
             losses.append(trainer.loss(logits[:, :n], batch.t[:, :n]))
             hits.append(logits[:, :n, 0].argmax(dim=2) == batch.y)
             step_index += 1
+            shown_total += n * len(live)
         n_epochs = epoch + 1
-        loss_all = torch.cat(losses, dim=1).double().cpu().numpy()  # one check per epoch
+        # one check per epoch; members not in the computation are NaN, and not running
+        loss_all = trainer.full(torch.cat(losses, dim=1).double().cpu().numpy())
         first_bad = stopping.divergence(loss_all)
         diverged = first_bad >= 0
         if diverged.any() and on_divergence == "stop":
@@ -302,18 +370,23 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
         with np.errstate(invalid="ignore", over="ignore"):
             curves["train_loss"][running, epoch] = loss_all[running].mean(1)
         curves["train_accuracy"][running, epoch] = \
-            torch.cat(hits, 1).double().mean(1).cpu().numpy()[running]
-        val_acc = trainer.evaluate(*val)[0] if val is not None else np.full(E, np.nan)
+            trainer.full(torch.cat(hits, 1).double().mean(1).cpu().numpy())[running]
+        val_acc = trainer.full(trainer.evaluate(*(v[live] for v in val))[0]) \
+            if val is not None else np.full(E, np.nan)
         curves["val_readout_accuracy"][running & ~diverged, epoch] = val_acc[running & ~diverged]
         stop = stopping.after_epoch(epoch, curves["train_loss"][:, epoch], val_acc, diverged)
         trainer.remember(stopping.best_epoch == epoch)  # the network at its best validation
-        trainer.active[torch.as_tensor(stop, device=trainer.device)] = 0
+        if compact:
+            trainer.drop(stop)
+        else:
+            trainer.active[torch.as_tensor(stop[live], device=trainer.device)] = 0
         shown = curves["train_loss"][running & ~diverged, epoch]
-        rate = step_index * batch_size * E / (time.perf_counter() - started)
+        rate = shown_total / (time.perf_counter() - started)
         progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
                              active=int(stopping.running.sum()), pres_per_s=f"{rate:.3g}")
         if not stopping.running.any():
             break
+    trainer.restore()
     _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
     trainer.recall((stopping.best_epoch >= 0) & (diverged_at < 0))  # early stopping
     evaluate_run(rec, trainer, data, val, diverged_at >= 0, evaluator, probes,
