@@ -377,13 +377,13 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     if workers is not None:
         require_int("workers", workers, minimum=1)
     require_int("max_extensions", max_extensions, minimum=0)
+    require_int("max_members", max_members, minimum=1)
     experiment = load_experiment(experiment_file)
     writable_output(out, folder=True)
     # --max-P 0 is a selection (of no cell), not "no selection"
     cells = select_cells(experiment, max_P=max_P, where=where) \
         if (max_P is not None or where) else None
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
-    require_int("max_members", max_members, minimum=1)
     args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
                 result_name=name, cells=cells, pack=pack, max_members=max_members)
     if search_axis(experiment.axes) and cells is None:

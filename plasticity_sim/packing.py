@@ -8,9 +8,10 @@ run is then cut back into one Dataset per cell, equal to the cell's run on its o
 CPU, bit for bit (``tests/test_packing.py``). Cells that differ in P do not pack: their
 epochs have different lengths, so the shorter would wait on the longer.
 
-A pack holds at most ``max_members`` members (whole cells); when there are fewer packs
-than workers, the largest are split, so that packing never leaves a worker idle that
-separate cells would have kept busy.
+A pack holds at most ``max_members`` members (whole cells), and no more than a worker's
+share of the machine's memory holds by the estimate of :mod:`plasticity_sim.sizing`; when
+there are fewer packs than workers, the largest are split, so that packing never leaves a
+worker idle that separate cells would have kept busy.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .experiment import Cell
+from .sizing import BASE_BYTES, estimate_bytes
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,13 @@ def pack_key(cell: Cell) -> str:
                       sort_keys=True, default=str)
 
 
-def pack_cells(cells, max_members: int = 16, workers: int = 1) -> list[Pack]:
+def pack_cells(cells, max_members: int = 16, workers: int = 1,
+               memory: int | None = None) -> list[Pack]:
     """Group the cells that can share an ensemble into packs of at most ``max_members``
-    members (a cell with more seeds than that is a pack of its own); then, while there are
-    fewer packs than ``workers``, split the largest in two. Order: first cell first."""
+    members (a cell with more seeds than that is a pack of its own) whose estimated memory
+    (:mod:`plasticity_sim.sizing`) stays within ``memory`` bytes (None: no limit); then,
+    while there are fewer packs than ``workers``, split the largest in two. Order: first
+    cell first."""
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(pack_key(cell), []).append(cell)
@@ -69,7 +74,9 @@ def pack_cells(cells, max_members: int = 16, workers: int = 1) -> list[Pack]:
     for group in groups.values():
         current: list[Cell] = []
         for cell in group:
-            if current and _members(current) + len(cell.run["seeds"]) > max_members:
+            grown = _members(current) + len(cell.run["seeds"])
+            if current and (grown > max_members or
+                            memory is not None and _bytes(cell, grown) > memory):
                 packs.append(current)
                 current = []
             current.append(cell)
@@ -87,6 +94,15 @@ def pack_cells(cells, max_members: int = 16, workers: int = 1) -> list[Pack]:
 
 def _members(cells) -> int:
     return sum(len(c.run["seeds"]) for c in cells)
+
+
+def _bytes(cell: Cell, members: int) -> int:
+    """Estimated memory of a run of ``members`` members of the cell's kind, the process's
+    own included."""
+    run = cell.run
+    return BASE_BYTES + estimate_bytes(cell.model, cell.grammar, cell.P, members,
+                                       n_val=run["n_val"], n_test=run["n_test"],
+                                       probes=run["probes"], dtype=run["dtype"])
 
 
 def split(ds: xr.Dataset, pack: Pack) -> list[xr.Dataset]:

@@ -29,6 +29,7 @@ from .experiment import Cell, Experiment
 from .io import write_dataset
 from .packing import Pack, pack_cells, split
 from .provenance import global_attrs
+from .sizing import available_bytes
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
@@ -276,10 +277,16 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                                          dashboard_address=":0"))  # any free port
         try:
             workers = len(client.nthreads()) or 1
-            packs = pack_cells(todo, max_members, workers) if pack else [Pack((c,)) for c in todo]
+            # a worker's share of this machine (a remote cluster's workers check their own)
+            memory = available_bytes(todo[0].run["device"]) // workers if not scheduler else None
+            packs = pack_cells(todo, max_members, workers, memory) if pack else \
+                [Pack((c,)) for c in todo]
             if len(packs) < len(todo):
-                echo(f"packed {len(todo)} cells into {len(packs)} ensembles of at most "
-                     f"{max_members} members (cells that differ only in seeds and learning rate)")
+                largest = max(p.members for p in packs)
+                echo(f"packed {len(todo)} cells into {len(packs)} ensembles (cells that differ "
+                     f"only in seeds and learning rate; at most {max_members} members each"
+                     + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
+                     + f"; the largest has {largest})")
             futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,
                                      pure=False): p for p in packs}
             # a bar on a terminal; in a log file, one plain line per task instead of \r lines

@@ -186,6 +186,7 @@ def test_sets_and_p_adjusted_to_the_grammar_are_one_warning_line_each(tmp_path):
     (["crosscheck", "--rule", "bp", "--arch", "fc", *GRAMMAR, "--presentations", "2",
       "--target", "cpp_standalone", "--chunk", "0"], "error: chunk: must be >= 1; got 0"),
     (["sweep", DEMO, "--out", "s", "--workers", "0"], "error: workers: must be >= 1; got 0"),
+    (["sweep", DEMO, "--out", "s", "--max-members", "0"], "error: max_members: must be >= 1; got 0"),
     (["sweep", DEMO, "--out", "s", "--max-extensions", "-1"],
      "error: max_extensions: must be >= 0; got -1"),
 ])

@@ -132,3 +132,36 @@ def test_a_members_probe_does_not_depend_on_its_ensemble():
         assert alone.decay[0] == together.decay[e]
         assert alone.val_accuracy[0] == together.val_accuracy[e]
         assert alone.test_accuracy[0] == together.test_accuracy[e]
+
+
+def test_the_memory_estimate_grows_with_members_and_data():
+    from plasticity_sim.sizing import estimate_bytes
+
+    model = Model.for_rule("dfa")
+    size = [estimate_bytes(model, G, 1024, members) for members in range(4)]
+    per_member = size[2] - size[1]
+    assert per_member > 0 and size[3] - size[2] == per_member  # linear in the members
+    assert size[0] > 0 == estimate_bytes(model, G, 1024, 0, probes=False)  # probes: one at a time
+    assert estimate_bytes(model, G, 4096, 3) > estimate_bytes(model, G, 1024, 3)
+    assert estimate_bytes(model, G, 1024, 3, probes=False) < estimate_bytes(model, G, 1024, 3)
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_starts(monkeypatch):
+    from plasticity_sim import ParameterError, sizing
+
+    monkeypatch.delenv("PLASTICITY_SIM_NO_MEMORY_CHECK", raising=False)
+    monkeypatch.setattr(sizing, "available_bytes", lambda device="cpu": 100 * 2**20)
+    with pytest.raises(ParameterError, match=r"seeds: training 3 members at P = 64 needs about "
+                                             r"[0-9.]+ GiB \(estimated\) but cpu has 0.10 GiB free"):
+        train(Model.for_rule("dfa", width=8), G, 64, [0, 1, 2], quiet=True)
+
+
+def test_packs_stay_within_a_workers_memory():
+    from plasticity_sim.packing import _bytes
+
+    exp = grid()
+    cell = exp.cells[0]
+    room = _bytes(cell, 4)  # room for two cells of two seeds, not three
+    packs = pack_cells(exp.cells, memory=room)
+    assert max(p.members for p in packs) == 4
+    assert all(_bytes(p.cells[0], p.members) <= room for p in packs)

@@ -22,6 +22,7 @@ from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
 from ...recording import Recording
 from ...rhm import Grammar, Samples, one_hot
+from ...sizing import check_fits, estimate_bytes
 from ...stopping import Stopping
 from .allocator import keep_freed_memory
 from .codegen import CompiledNetwork
@@ -306,6 +307,9 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     settings = model.training
     if epochs is not None:
         settings = dataclasses.replace(settings, epochs=require_int("epochs", epochs, minimum=1))
+    check_fits(estimate_bytes(model, grammar, P, trainer.E, n_val=n_val, n_test=n_test,
+                              probes=probes, dtype=dtype), trainer.device,
+               f"training {trainer.E} members at P = {P}")
     data = TrainingData(trainer, P, n_test, n_val)
     val = trainer.encode(data.vals) if data.n_val else None
 

@@ -1,0 +1,108 @@
+"""A learning-rate search run three ways in this process, as ratios against the first.
+
+The search: one rule, 5 learning-rate factors (0.1, 0.3, 1, 3, 10) x 3 seeds, L = 3,
+P = 2048, every member under the protocol's stopping rule (epoch cap ``--epochs``):
+
+1. baseline: the 5 cells one after another (3 seeds each), stopped members kept in the
+   ensemble and frozen (how cells ran before members could leave);
+2. the 5 cells one after another, stopped members leaving the computation;
+3. one packed ensemble of 15 members, stopped members leaving (what a sweep does).
+
+Training only (``probes=False``, no test set), one thread; presentations/s counts every
+presentation of every member until it stopped. Then, for the same 15 trained members, the
+time the linear probes of every layer take (they are fitted at the end of every cell), and
+the memory estimate of :mod:`plasticity_sim.sizing` next to the measured peak.
+
+    python benchmarks/bench_packing.py [--rule dfa] [--P 2048] [--epochs 20] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+from plasticity_sim.backends.torch.train import train
+from plasticity_sim.model import Model
+from plasticity_sim.rhm import Grammar
+from plasticity_sim.sizing import BASE_BYTES, estimate_bytes
+
+FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
+SEEDS = [100, 101, 102]
+
+
+class Frozen:
+    """A monitor that cannot follow members leaving: stopped members stay in, frozen."""
+
+    def start(self, *args):
+        pass
+
+    def wants(self, step):
+        return False
+
+    def record(self, rec):
+        pass
+
+
+def run(model, grammar, P, seeds, lr, frozen=False, probes=False):
+    start = time.perf_counter()
+    ds = train(model, grammar, P, seeds, n_test=0, quiet=True, lr=lr, on_divergence="mask",
+               probes=probes, monitors=[Frozen()] if frozen else []).to_dataset()
+    return ds, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rule", default="dfa")
+    parser.add_argument("--P", type=int, default=2048)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    grammar = Grammar(v=4, n_classes=4, m=4, s=2, L=3)
+    model = Model.for_rule(args.rule, epochs=args.epochs).at(grammar)
+    rates = [model.training.lr * f for f in FACTORS]
+    run(model, grammar, 64, SEEDS, rates[2])  # warm-up: code generation, allocator
+
+    arms = {}
+    for name, frozen in (("cells one by one, stopped members frozen (baseline)", True),
+                         ("cells one by one, stopped members leave", False)):
+        results = [run(model, grammar, args.P, SEEDS, lr, frozen) for lr in rates]
+        arms[name] = ([ds for ds, _ in results], sum(t for _, t in results))
+    packed, seconds = run(model, grammar, args.P, SEEDS * len(rates),
+                          [lr for lr in rates for _ in SEEDS])
+    arms["one packed ensemble of 15, stopped members leave"] = ([packed], seconds)
+
+    cells = arms["cells one by one, stopped members leave"][0]
+    same = all(np.array_equal(cells[i].val_accuracy.values, packed.val_accuracy.values[3 * i:3 * i + 3],
+                              equal_nan=True)
+               for i in range(len(rates)))
+    shown = sum(int(ds.epochs_trained.sum()) for ds in cells) * args.P
+    base = None
+    print(f"{args.rule}, L = 3, P = {args.P}, {len(FACTORS)} rates x {len(SEEDS)} seeds, epoch cap "
+          f"{args.epochs}, {args.threads} thread(s); epochs per member: "
+          f"{[ds.epochs_trained.values.tolist() for ds in cells]}")
+    print(f"{'':58s} {'seconds':>8s} {'pres/s':>9s} {'ratio':>6s}")
+    for name, (_, seconds) in arms.items():
+        base = base or seconds
+        print(f"{name:58s} {seconds:8.1f} {shown / seconds:9.0f} {base / seconds:6.2f}")
+    print(f"packed members equal the cells' own runs (validation accuracy, bit for bit): {same}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    estimate = BASE_BYTES + estimate_bytes(model, grammar, args.P, len(SEEDS) * len(rates),
+                                           n_test=0, probes=False)
+    print(f"memory of the packed run: estimated {estimate / 2**30:.2f} GiB (the process "
+          f"included), peak resident size of this process {peak / 2**30:.2f} GiB")
+
+    start = time.perf_counter()
+    run(model, grammar, args.P, SEEDS, rates[2], probes=True)
+    with_probes = time.perf_counter() - start
+    print(f"one cell (3 seeds) with its linear probes: {with_probes:.1f} s, of which the probes "
+          f"about {with_probes - arms['cells one by one, stopped members leave'][1] / len(rates):.1f} s "
+          "(every cell fits them at the end)")
+
+
+if __name__ == "__main__":
+    main()
