@@ -283,7 +283,8 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                 [Pack((c,)) for c in todo]
             if len(packs) < len(todo):
                 largest = max(p.members for p in packs)
-                echo(f"packed {len(todo)} cells into {len(packs)} ensembles (cells that differ "
+                echo(f"packed {len(todo)} cells into {len(packs)} "
+                     f"ensemble{'s' if len(packs) > 1 else ''} (cells that differ "
                      f"only in seeds and learning rate; at most {max_members} members each"
                      + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
                      + f"; the largest has {largest})")
