@@ -172,6 +172,11 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--epochs", type=int, help="epoch cap (default: the model's)")
 @click.option("--lr", type=float, help="learning rate (default: the model's)")
 @click.option("--batch-size", type=int, help="minibatch size (default: the model's)")
+@click.option("--lr-schedule", type=click.Choice(["constant", "warmup_cosine"]),
+              help="learning rate over the epochs: constant, or a linear warm-up then a half "
+              "cosine down to the epoch cap (default: the model's)")
+@click.option("--warmup-epochs", type=int, help="epochs of warm-up of warmup_cosine "
+              "(default: the model's)")
 @click.option("--n-val", type=int, default=2000, show_default=True,
               help="validation-set size (stopping and the probes' penalty read it)")
 @click.option("--n-test", type=int, default=20_000, show_default=True,
@@ -214,8 +219,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_classes, m, s, L,
-          seed, P, seeds, epochs, lr, batch_size, n_val, n_test, evaluator, patience,
-          alignment_every, sensitivity_samples, pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
+          seed, P, seeds, epochs, lr, batch_size, lr_schedule, warmup_epochs, n_val, n_test,
+          evaluator, patience, alignment_every, sensitivity_samples, pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
           record_weights, terms, terms_every, device, dtype, out, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
@@ -224,8 +229,8 @@ def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_
     train_command(model_file=model_file, rule=rule,
                   changes=dict(arch=arch, width=width, activation=activation,
                                time_model=time_model, momentum=momentum,
-                               epochs=epochs, batch_size=batch_size,
-                               patience=patience, pairs=pairs, k=k, T=T, negatives=negatives,
+                               epochs=epochs, batch_size=batch_size, lr_schedule=lr_schedule,
+                               warmup_epochs=warmup_epochs, patience=patience, pairs=pairs, k=k, T=T, negatives=negatives,
                                **parse_params(params)),
                   grammar=dict(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed), P=P,
                   seeds=parse_seeds(seeds), lr=lr, n_val=n_val, n_test=n_test, evaluator=evaluator,

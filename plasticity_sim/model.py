@@ -16,6 +16,7 @@ A model file (``models/*.toml``) names a library rule or defines its own under `
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,13 @@ class Training:
     is averaged over the minibatch and scaled by ``lr``; momentum and weight decay as in
     torch.optim.SGD, or Adam's per-synapse normalization of the update (torch.optim.Adam
     with L2 decay).
+
+    ``lr_schedule``: "constant", or "warmup_cosine" as in LPL's public code (pl_bolts'
+    LinearWarmupCosineAnnealingLR, stepped once per epoch): the rate rises linearly from
+    ``start_lr`` to ``lr`` over the first ``warmup_epochs`` epochs, then falls along a half
+    cosine to ``final_lr`` at the epoch cap ``epochs`` (a run that stops earlier stops on
+    its way down). ``decay_biases = false`` exempts biases from ``weight_decay``, as LPL's
+    public code does.
 
     One stopping rule for every rule (docs/training.md, "The protocol"): after every epoch a member
     stops when its epoch's mean training loss is below ``loss_threshold`` ("converged"),
@@ -59,6 +67,11 @@ class Training:
     min_delta: float = 0.0
     divergence_factor: float = 100.0
     whiten: bool = False
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 10
+    start_lr: float = 0.0
+    final_lr: float = 1e-6
+    decay_biases: bool = True
 
     def __post_init__(self):
         if self.lr is not None and not self.lr > 0:
@@ -80,6 +93,31 @@ class Training:
             raise ParameterError("min_delta", f"must be >= 0; got {self.min_delta}")
         if not self.divergence_factor > 1:
             raise ParameterError("divergence_factor", f"must be > 1; got {self.divergence_factor}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ParameterError("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}; "
+                                 f"got {self.lr_schedule!r}")
+        require_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        if self.lr_schedule == "warmup_cosine" and self.warmup_epochs >= self.epochs:
+            raise ParameterError("warmup_epochs", f"must be < epochs ({self.epochs}) for a "
+                                 f"warm-up followed by a decay; got {self.warmup_epochs}")
+        for name in ("start_lr", "final_lr"):
+            if not getattr(self, name) >= 0:
+                raise ParameterError(name, f"must be >= 0; got {getattr(self, name)}")
+
+    def lr_at(self, epoch: int) -> tuple[float, float]:
+        """(a, b) such that the learning rate of epoch ``epoch`` (from 0) is a * lr + b."""
+        if self.lr_schedule == "constant":
+            return 1.0, 0.0
+        W = self.warmup_epochs
+        if epoch < W:
+            a = epoch / max(1, W - 1)
+            return a, (1 - a) * self.start_lr
+        c = 0.5 * (1 + math.cos(math.pi * (epoch - W) / (self.epochs - W)))
+        return c, (1 - c) * self.final_lr
+
+
+#: learning-rate schedules (Training.lr_schedule)
+LR_SCHEDULES = ("constant", "warmup_cosine")
 
 
 #: Learning rates per rule and depth L, chosen by the protocol's searches on validation
@@ -123,14 +161,15 @@ def default_lr(rule: str, L: int) -> float:
 #: Per-rule defaults besides the learning rate (docs/training.md, "Defaults"). DRTP's hidden updates
 #: never vanish (the target does not go to zero as the error does), so ReLU units grow
 #: without bound under it; it gets saturating tanh units by default. CLAPP contrasts 16
-#: negatives (its public code's default). LPL learns with Adam, biases and weight decay as
-#: its public code does; VICReg-local with Adam (the paper's LARS is not built). LPL and
+#: negatives (its public code's default). LPL learns with Adam, biases and weight decay (not
+#: on the biases) as its public code does; VICReg-local with Adam (the paper's LARS is not built). LPL and
 #: VICReg-local pair views at k = 1, CLAPP at k = 2: each the pairing chosen on validation
 #: (experiments/ssl_published_search.toml).
 RULE_DEFAULTS: dict[str, dict] = {
     "drtp": dict(activation="tanh"),
     "clapp": dict(negatives=16),
-    "lpl": dict(optimizer="adam", negatives=0, bias=True, weight_decay=1.5e-6, k=1),
+    "lpl": dict(optimizer="adam", negatives=0, bias=True, weight_decay=1.5e-6, decay_biases=False,
+                k=1),
     "vicreg_local": dict(optimizer="adam", negatives=0, k=1),
     "oja": dict(readout_lr=0.05),
     "bcm": dict(readout_lr=0.05),

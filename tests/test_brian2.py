@@ -153,6 +153,7 @@ def test_the_order_of_operations_is_the_documented_one():
     (dict(arch="cnn"), "arch"),
     (dict(arch="fc", bias=True), "bias"),
     (dict(arch="fc", optimizer="adam"), "optimizer"),
+    (dict(arch="fc", lr_schedule="warmup_cosine"), "lr_schedule"),
 ])
 def test_what_brian2_cannot_run_is_refused(changes, parameter):
     stream = epoch_stream(G2, 4)

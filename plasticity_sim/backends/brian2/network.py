@@ -108,6 +108,9 @@ class Brian2Model:
             raise ParameterError("bias", "the Brian2 engine runs networks without biases")
         if m.training.optimizer != "sgd":
             raise ParameterError("optimizer", "the Brian2 engine runs SGD (with momentum)")
+        if m.training.lr_schedule != "constant":
+            raise ParameterError("lr_schedule", "the Brian2 engine runs one constant learning "
+                                 "rate: use lr_schedule = 'constant'")
         check_brian2_pairing(m.pairing.scheme)
         for p in self.rule.pathways:
             if p.route == "direct" and p.source == "top":

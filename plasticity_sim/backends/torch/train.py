@@ -100,6 +100,11 @@ class Trainer:
                            if readout is not None and n in readout_names else 1.0
                            for n in self.plastic]
         self._lr_factor_all = list(self._lr_factor)
+        #: this epoch's rate is a * lr + b (Training.lr_at; constant: a = 1, b = 0)
+        self.schedule = (1.0, 0.0)
+        decay_biases = model.training.decay_biases
+        self._decayed = [i for i, n in enumerate(self.plastic)
+                         if decay_biases or not n.endswith("_bias")]
 
     @property
     def E(self) -> int:
@@ -184,14 +189,16 @@ class Trainer:
         weights = [self.S[n] for n in self.plastic]
         grads = [U[n] for n in self.plastic]
         if train.weight_decay:
-            torch._foreach_add_(grads, weights, alpha=-train.weight_decay)
+            torch._foreach_add_([grads[i] for i in self._decayed],
+                                [weights[i] for i in self._decayed], alpha=-train.weight_decay)
         if train.optimizer == "adam":
             grads = self._adam(grads)
         elif train.momentum:
             torch._foreach_mul_(self.buffers, train.momentum)
             torch._foreach_add_(self.buffers, grads)
             grads = self.buffers
-        rate = self._lr_t * self.active
+        a, b = self.schedule
+        rate = (self._lr_t if (a, b) == (1.0, 0.0) else self._lr_t * a + b) * self.active
         scales = [(rate * f).view(-1, *([1] * (w.dim() - 1))) for w, f in zip(weights, self._lr_factor)]
         torch._foreach_addcmul_(weights, grads, scales)
         for name in self.net.direct_rate:
@@ -341,6 +348,7 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     compact = all(getattr(m, "follows_members", False) for m in monitors)
     started, step_index, n_epochs, shown_total = time.perf_counter(), 0, 0, 0
     for epoch in progress:
+        trainer.schedule = settings.lr_at(epoch)
         running = stopping.running
         live = trainer.live
         losses, hits = [], []
