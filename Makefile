@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-figures test test-slow bench searches scaling experiments clean-venv
+.PHONY: demo demo-figures test test-slow bench gpu-check searches scaling experiments clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# On a machine with a CUDA device: CUDA tests, engine benchmark, packed slice vs the CPU (about 5 min)
+gpu-check: $(STAMP)
+	PYTHON=$(VENV)/bin/python bash benchmarks/gpu_check.sh
 
 SIM = $(VENV)/bin/plasticity-sim
 RESULTS = experiments/results
