@@ -55,6 +55,7 @@ searches: $(STAMP)
 	$(SIM) sweep experiments/learning_rates.toml --out $(RESULTS)/learning_rates
 	$(SIM) sweep experiments/learning_rates_more.toml --out $(RESULTS)/learning_rates_more
 	$(SIM) sweep experiments/ssl_published_search.toml --out $(RESULTS)/ssl_published_search
+	$(SIM) sweep experiments/lpl_published_training.toml --out $(RESULTS)/lpl_published_training
 
 # The depth scan: the part that fits 2 cores (v = 4 with P <= 8192, and v = 8 at L = 2);
 # the rest runs unchanged with --scheduler
