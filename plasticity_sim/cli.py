@@ -11,6 +11,7 @@ import click
 
 from .cli_support import writable_output
 from .errors import ParameterError, PlasticitySimError, require_int
+from .sizing import MAX_MEMBERS
 
 
 class FriendlyGroup(click.Group):
@@ -59,6 +60,18 @@ def _rule_choice() -> RuleChoice:
     from .rules.registry import RULES
 
     return RuleChoice(list(RULES))
+
+
+def _members_cap(value: str):
+    """--max-members: a positive integer or 'auto'."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParameterError("max_members", f"must be a positive integer or 'auto'; got "
+                             f"{value!r}") from None
+    return require_int("max_members", number, minimum=1)
 
 
 def _view_level(value):
@@ -369,8 +382,10 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
 @click.option("--pack/--no-pack", default=True, show_default=True,
               help="run the cells that differ only in seeds and learning rate as one ensemble "
               "(the cell files are the same either way)")
-@click.option("--max-members", type=int, default=16, show_default=True,
-              help="members (seeds x cells) per packed ensemble")
+@click.option("--max-members", default=str(MAX_MEMBERS), show_default=True,
+              callback=lambda ctx, param, value: _members_cap(value),
+              help="members (seeds x cells) per packed ensemble, or 'auto': as many as a "
+              "throughput curve measured on this machine says are worth it")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max_extensions,
           pack, max_members, quiet):
@@ -382,7 +397,6 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     if workers is not None:
         require_int("workers", workers, minimum=1)
     require_int("max_extensions", max_extensions, minimum=0)
-    require_int("max_members", max_members, minimum=1)
     experiment = load_experiment(experiment_file)
     writable_output(out, folder=True)
     # --max-P 0 is a selection (of no cell), not "no selection"

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .experiment import Cell
-from .sizing import BASE_BYTES, estimate_bytes
+from .sizing import BASE_BYTES, MAX_MEMBERS, estimate_bytes
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,24 @@ def pack_key(cell: Cell) -> str:
                       sort_keys=True, default=str)
 
 
-def pack_cells(cells, max_members: int = 16, workers: int = 1,
+def pack_cells(cells, max_members=MAX_MEMBERS, workers: int = 1,
                memory: int | None = None) -> list[Pack]:
     """Group the cells that can share an ensemble into packs of at most ``max_members``
-    members (a cell with more seeds than that is a pack of its own) whose estimated memory
-    (:mod:`plasticity_sim.sizing`) stays within ``memory`` bytes (None: no limit); then,
-    while there are fewer packs than ``workers``, split the largest in two. Order: first
-    cell first."""
+    members (a cell with more seeds than that is a pack of its own; a callable gives the
+    cap of a group from its first cell, e.g. from a measured throughput curve) whose
+    estimated memory (:mod:`plasticity_sim.sizing`) stays within ``memory`` bytes (None: no
+    limit); then, while there are fewer packs than ``workers``, split the largest in two.
+    Order: first cell first."""
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(pack_key(cell), []).append(cell)
     packs: list[list[Cell]] = []
     for group in groups.values():
+        cap = max_members(group[0]) if callable(max_members) else max_members
         current: list[Cell] = []
         for cell in group:
             grown = _members(current) + len(cell.run["seeds"])
-            if current and (grown > max_members or
+            if current and (grown > cap or
                             memory is not None and _bytes(cell, grown) > memory):
                 packs.append(current)
                 current = []

@@ -106,3 +106,64 @@ def _cgroup_limit() -> int | None:
         if text.isdigit() and int(text) < 2**60:
             return int(text)
     return None
+
+
+#: members per packed ensemble by default: on CPU the gain levels off there
+#: (benchmarks/bench_torch_engine.py, bench_packing.py); a sweep's ``"auto"`` measures it
+MAX_MEMBERS = 16
+#: ensemble sizes a throughput curve tries (members)
+CURVE_SIZES = (1, 2, 4, 8, 16, 32, 64)
+#: a larger ensemble is worth it when it raises presentations/s by at least this factor
+WORTH = 1.15
+
+
+def throughput_curve(model, grammar, sizes=CURVE_SIZES, *, device="cpu", dtype="float32",
+                     seconds: float = 0.25, worth: float = WORTH,
+                     P: int | None = None) -> dict[int, float]:
+    """Presentations/s of training steps of ``model`` as an ensemble of each size, measured
+    here on the device (real batches of the model's pairing, for about ``seconds`` each,
+    after a warm-up step); what :func:`members_for` reads. The curve stops at the first size
+    that does not raise the throughput by ``worth`` over the one before (it has levelled
+    off) or does not fit the memory."""
+    import time
+
+    import torch
+
+    from .backends.torch.data import TrainingData
+    from .backends.torch.train import Trainer
+
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    batch = model.training.batch_size
+    P = P or min(2 * batch * model.pairing.inputs_per_tree(grammar, model.architecture(grammar)),
+                 grammar.n_inputs // 2)
+    curve: dict[int, float] = {}
+    for size in sizes:
+        if estimate_bytes(model, grammar, P, size, n_val=0, n_test=0, probes=False,
+                          dtype=dtype) + BASE_BYTES > available_bytes(device):
+            break
+        trainer = Trainer(model, grammar, list(range(size)), dtype=dtype, device=device)
+        batches = list(TrainingData(trainer, P, n_test=0).batches(0, batch))
+        trainer.apply(trainer.signals(batches[0])[0])  # warm-up: allocations, kernels
+        sync()
+        start, shown, step = time.perf_counter(), 0, 0
+        while step < 2 or time.perf_counter() - start < seconds:
+            b = batches[step % len(batches)]
+            trainer.apply(trainer.signals(b)[0])
+            shown, step = shown + b.n * size, step + 1
+            sync()
+        curve[size] = shown / (time.perf_counter() - start)
+        if len(curve) > 1 and curve[size] < worth * max(v for k, v in curve.items() if k < size):
+            break
+    return curve
+
+
+def members_for(curve: dict[int, float], worth: float = WORTH) -> int:
+    """The ensemble size to pack: the smallest size of the curve past which the next size
+    raises presentations/s by less than ``worth`` (the throughput has levelled off)."""
+    if not curve:
+        raise ParameterError("curve", "an empty throughput curve (nothing fitted the memory)")
+    sizes = sorted(curve)
+    for size, bigger in zip(sizes, sizes[1:]):
+        if curve[bigger] < worth * curve[size]:
+            return size
+    return sizes[-1]

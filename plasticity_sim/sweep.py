@@ -28,13 +28,13 @@ from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
 from .io import write_dataset
 from .packing import Pack, pack_cells, split
+from .sizing import MAX_MEMBERS
 from .provenance import global_attrs
 from .sizing import available_bytes
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
 CLAIM_WAIT_S = 5.0  # how often a sweep looks again at a cell another sweep computes
-MAX_MEMBERS = 16  # members per packed ensemble: the gain levels off there (benchmarks/)
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -221,19 +221,55 @@ def remove_stale_temporary_files(cells_dir: Path, age_s: float = STALE_TMP_S) ->
     return removed
 
 
+def measured_cap(cells, echo=print, local: bool = True):
+    """The member cap of each kind of pack, from a throughput curve measured here for the
+    first cell of every group that packs (:mod:`plasticity_sim.sizing`), said as it is
+    chosen. ``local``: the workers are this machine's processes, one CPU thread each."""
+    import torch
+
+    from .packing import pack_key
+    from .sizing import members_for, throughput_curve
+
+    groups: dict[str, list] = {}
+    for cell in cells:
+        groups.setdefault(pack_key(cell), []).append(cell)
+    caps: dict[str, int] = {}
+    threads = torch.get_num_threads()
+    try:
+        for key, group in groups.items():
+            first = group[0]
+            if len(group) == 1:  # nothing to pack with
+                caps[key] = len(first.run["seeds"])
+                continue
+            if local and first.run["device"] == "cpu":
+                torch.set_num_threads(1)  # as a worker runs it
+            curve = throughput_curve(first.model.at(first.grammar), first.grammar,
+                                     device=first.run["device"], dtype=first.run["dtype"])
+            caps[key] = max(members_for(curve), len(first.run["seeds"]))
+            echo(f"{first.model.name} at P = {first.P}: ensembles of up to {caps[key]} members "
+                 "(measured presentations/s by members: "
+                 + ", ".join(f"{n}: {rate:.3g}" for n, rate in curve.items()) + ")")
+    finally:
+        torch.set_num_threads(threads)
+    return lambda cell: caps[pack_key(cell)]
+
+
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
               n_workers: int | None = None, quiet: bool = False, cell_fn=run_cell,
               result_name: str | None = None, echo=print, cells=None, pack: bool = True,
-              max_members: int = MAX_MEMBERS) -> xr.Dataset:
+              max_members: int | str = MAX_MEMBERS) -> xr.Dataset:
     """Run the cells not yet on disk, then combine every cell of the grid found on disk.
 
     ``cells``: run only these cells of the experiment (default: all); the combined result
     still holds every cell of the grid that is on disk, from this run or an earlier one.
     ``pack``: cells that differ only in seeds and learning rate run as one ensemble of at
-    most ``max_members`` members (:mod:`plasticity_sim.packing`); the cell files are the
-    same either way. A pack of one cell runs through ``cell_fn``.
+    most ``max_members`` members (:mod:`plasticity_sim.packing`); ``"auto"``: as many as
+    this machine's measured throughput curve says are worth it, per kind of pack
+    (:func:`plasticity_sim.sizing.throughput_curve`). The cell files are the same either
+    way. A pack of one cell runs through ``cell_fn``.
     """
-    require_int("max_members", max_members, minimum=1)
+    if max_members != "auto":
+        require_int("max_members", max_members, minimum=1)
     from dask.distributed import Client, LocalCluster, as_completed
 
     if n_workers is not None:
@@ -279,13 +315,16 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
             workers = len(client.nthreads()) or 1
             # a worker's share of this machine (a remote cluster's workers check their own)
             memory = available_bytes(todo[0].run["device"]) // workers if not scheduler else None
-            packs = pack_cells(todo, max_members, workers, memory) if pack else \
+            cap = measured_cap(todo, echo, local=not scheduler) \
+                if pack and max_members == "auto" else max_members
+            packs = pack_cells(todo, cap, workers, memory) if pack else \
                 [Pack((c,)) for c in todo]
             if len(packs) < len(todo):
                 largest = max(p.members for p in packs)
+                most = "as measured" if callable(cap) else f"at most {cap}"
                 echo(f"packed {len(todo)} cells into {len(packs)} "
                      f"ensemble{'s' if len(packs) > 1 else ''} (cells that differ "
-                     f"only in seeds and learning rate; at most {max_members} members each"
+                     f"only in seeds and learning rate; {most} members each"
                      + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
                      + f"; the largest has {largest})")
             futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,

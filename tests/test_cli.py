@@ -187,6 +187,8 @@ def test_sets_and_p_adjusted_to_the_grammar_are_one_warning_line_each(tmp_path):
       "--target", "cpp_standalone", "--chunk", "0"], "error: chunk: must be >= 1; got 0"),
     (["sweep", DEMO, "--out", "s", "--workers", "0"], "error: workers: must be >= 1; got 0"),
     (["sweep", DEMO, "--out", "s", "--max-members", "0"], "error: max_members: must be >= 1; got 0"),
+    (["sweep", DEMO, "--out", "s", "--max-members", "many"],
+     "error: max_members: must be a positive integer or 'auto'; got 'many'"),
     (["sweep", DEMO, "--out", "s", "--max-extensions", "-1"],
      "error: max_extensions: must be >= 0; got -1"),
 ])

@@ -165,3 +165,45 @@ def test_packs_stay_within_a_workers_memory():
     packs = pack_cells(exp.cells, memory=room)
     assert max(p.members for p in packs) == 4
     assert all(_bytes(p.cells[0], p.members) <= room for p in packs)
+
+
+# --- ensemble size from a measured throughput curve ------------------------------------------
+def test_the_ensemble_size_is_where_the_throughput_levels_off():
+    from plasticity_sim.sizing import members_for
+
+    assert members_for({1: 100, 2: 190, 4: 350, 8: 500, 16: 520, 32: 530}) == 8
+    assert members_for({1: 100, 2: 110}) == 1          # no gain from a second member
+    assert members_for({1: 100, 2: 200, 4: 400}) == 4  # still rising: the largest measured
+    assert members_for({1: 100, 2: 200, 4: 400}, worth=2.5) == 1
+    with pytest.raises(Exception, match="curve"):
+        members_for({})
+
+
+@pytest.mark.parametrize("rule, pairs", [("dfa", None), ("clapp", "views")])
+def test_a_throughput_curve_is_measured_on_real_batches(rule, pairs):
+    from plasticity_sim.sizing import throughput_curve
+
+    model = Model.for_rule(rule, width=8, **({"pairs": pairs} if pairs else {})).at(G)
+    curve = throughput_curve(model, G, sizes=(1, 2, 4), seconds=0.01, worth=0.0)
+    assert list(curve) == [1, 2, 4] and all(rate > 0 for rate in curve.values())
+    # a size that does not raise the throughput by `worth` ends the curve
+    assert list(throughput_curve(model, G, sizes=(1, 2, 4), seconds=0.01, worth=1e9)) == [1, 2]
+
+
+def test_a_sweep_sizes_its_packs_from_the_measured_curve(tmp_path, monkeypatch):
+    import plasticity_sim.sizing as sizing
+
+    monkeypatch.setattr(sizing, "throughput_curve",
+                        lambda model, grammar, **kw: {1: 10.0, 2: 20.0, 4: 40.0, 8: 41.0})
+    lines = []
+    spec = {"title": "auto", "grammar": GRAMMAR,
+            "grid": {"rule": ["dfa"], "lr_factor": [0.3, 1, 3], "P": [32]},
+            "run": {"seeds": [0, 1], "n_val": 20, "n_test": 20, "epochs": 2, "probes": False},
+            "models": {"dfa": {"rule": "dfa", "width": 8}}}
+    exp = build_experiment(spec)
+    ds = run_sweep(exp, tmp_path, n_workers=1, quiet=True, echo=lines.append, max_members="auto")
+    said = "\n".join(lines)
+    assert "ensembles of up to 4 members (measured presentations/s by members: 1: 10" in said
+    # 3 cells of 2 seeds, at most 4 members: two packs
+    assert "packed 3 cells into 2 ensembles" in said and "as measured" in said
+    assert np.isfinite(ds.val_accuracy.values).all()
