@@ -288,6 +288,7 @@ def virtual(out, rule_names, activation):
 
 
 @main.command()
+@click.argument("protocol_file", required=False, type=click.Path(dir_okay=False))
 @slice_options
 @click.option("--pulses", type=int, default=900, show_default=True,
               help="pulses of every frequency-response induction (pairing: 100)")
@@ -301,11 +302,29 @@ def virtual(out, rule_names, activation):
               help="the rate that counts as 1 in the rule's equations (Hz)")
 @click.option("--w0", type=float, default=1.0, show_default=True,
               help="the weight when an induction starts")
-def protocols(out, rule_names, activation, pulses, history_hours, tau_state, tau_w, rate_unit, w0):
+@click.pass_context
+def protocols(ctx, protocol_file, out, rule_names, activation, pulses, history_hours, tau_state,
+              tau_w, rate_unit, w0):
     """Induction protocols in physical units on one synapse of every rule: the frequency
     response (900 pulses at 0.5-100 Hz) after a deprived and a normal rate history, and
-    pairing with post-synaptic depolarization."""
+    pairing with post-synaptic depolarization; with PROTOCOL_FILE (experiments/protocols/),
+    the one protocol that file describes, in its units."""
     from pathlib import Path
+
+    if protocol_file:
+        from click.core import ParameterSource
+
+        from .analysis.protocol_files import run_protocol_file
+
+        given = [name for name in ("rule_names", "activation", "pulses", "history_hours",
+                                   "tau_state", "tau_w", "rate_unit", "w0")
+                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise ParameterError(given[0], "a protocol file sets the rules and every setting: "
+                                 "write them in the file, or drop the file")
+        writable_output(out, folder=True)
+        run_protocol_file(protocol_file, out, echo=click.echo)
+        return
 
     from .analysis import protocols as p
     from .analysis.predictions import predictions_table

@@ -143,3 +143,81 @@ def test_the_command_defaults_are_the_synapse_defaults():
     assert params["tau_w"] == p.Synapse.tau_w and params["tau_state"] == p.Synapse.tau_state
     assert params["rate_unit"] == p.Synapse.rate_unit and params["w0"] == p.Synapse.w0
     assert params["history_hours"] * 3600 == p.HISTORY_DURATION
+
+
+# --- protocols as experiment files ------------------------------------------------------------
+PROTOCOL_FILES = ["frequency_response", "rate_history", "pairing"]
+
+
+def write(tmp_path, text, name="p.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", PROTOCOL_FILES)
+def test_the_committed_protocol_files_run_with_units(name, tmp_path):
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
+
+    spec = load_protocol(f"experiments/protocols/{name}.toml")
+    ds = run_protocol(spec)
+    assert ds.sizes["rule"] > 10 and "bcm" in ds.rule.values
+    for var in ds.data_vars:
+        assert "units" in ds[var].attrs, var
+    axis = "post_rate" if name == "pairing" else "frequency"
+    assert ds[axis].attrs["units"] == "Hz"
+
+
+def test_a_protocol_file_in_ms_and_khz_equals_one_in_s_and_hz(tmp_path):
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
+
+    common = 'kind = "rate_history"\nrules = ["bcm", "oja"]\n'
+    in_s = write(tmp_path, common + '[synapse]\ntau_state = "3600 s"\ntau_w = 36000\n'
+                 '[stimulus]\nfrequencies = ["1 Hz", "10 Hz", "50 Hz"]\npulses = 900\n'
+                 'histories = { deprived = "3 Hz" }\nhistory_duration = "48 h"\n', "s.toml")
+    in_ms = write(tmp_path, common + '[synapse]\ntau_state = "60 min"\ntau_w = "36000000 ms"\n'
+                  '[stimulus]\nfrequencies = ["0.001 kHz", "0.01 kHz", "0.05 kHz"]\npulses = 900\n'
+                  'histories = { deprived = "0.003 kHz" }\nhistory_duration = "172800000 ms"\n',
+                  "ms.toml")
+    a, b = run_protocol(load_protocol(in_s)), run_protocol(load_protocol(in_ms))
+    np.testing.assert_allclose(a.dw.values, b.dw.values, rtol=1e-12)
+    # the deprived history lowered BCM's threshold to (3 / 10)^2, as the API gives it
+    assert float(a.theta_at_induction.sel(rule="bcm", history="deprived")) == \
+        pytest.approx(0.09, rel=1e-3)
+    assert np.isnan(float(a.theta_at_induction.sel(rule="oja", history="deprived")))
+
+
+def test_the_rate_history_file_moves_bcm_crossover_down_after_deprivation():
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
+
+    ds = run_protocol(load_protocol("experiments/protocols/rate_history.toml"))
+    bcm = ds.crossover.sel(rule="bcm")
+    assert float(bcm.sel(history="deprived")) < 1.0 < float(bcm.sel(history="normal"))
+
+
+@pytest.mark.parametrize("text, name", [
+    ('kind = "theta_burst"\n', "kind"),
+    ('kind = "pairing"\ncolour = 1\n', "protocol file"),
+    ('kind = "pairing"\n[stimulus]\nfrequencies = ["1 Hz"]\n', "stimulus"),
+    ('kind = "pairing"\n[stimulus]\npost_rates = ["1 ms"]\n', "post_rates"),
+    ('kind = "pairing"\n[synapse]\ntau_w = "10 furlongs"\n', "tau_w"),
+    ('kind = "frequency_response"\n[stimulus]\nfrequencies = [10, 5]\n', "frequencies"),
+])
+def test_a_bad_protocol_file_is_one_error_naming_the_setting(text, name, tmp_path):
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
+
+    with pytest.raises(ParameterError) as info:
+        run_protocol(load_protocol(write(tmp_path, text)))
+    assert info.value.parameter == name
+
+
+def test_the_protocols_command_runs_a_file_and_refuses_options_next_to_it(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["protocols", "experiments/protocols/pairing.toml",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = xr.load_dataset(out / "pairing.nc")
+    assert ds.pairing_change.attrs["units"] == "1" and (out / "pairing.png").exists()
+    result = CliRunner().invoke(main, ["protocols", "experiments/protocols/pairing.toml",
+                                       "--out", str(out), "--pulses", "10"])
+    assert result.exit_code != 0 and "pulses: a protocol file sets" in result.output

@@ -291,10 +291,11 @@ def frequency_response_figure(ds: xr.Dataset):
         ax.axis("off")
     for ax, rule in zip(axes.flat, rules):
         part = ds.sel(rule=rule) if rule is not None else ds
-        for history in part.history.values:
-            h = part.sel(history=history)
+        for history in part.history.values if "history" in part.dims else [None]:
+            h = part.sel(history=history) if history is not None else part
             line, = ax.plot(h.frequency.values, 100 * h.relative_change.values, "o-", ms=3,
-                            label=f"{history} ({float(h.history_rate):g} Hz)")
+                            label=f"{history} ({float(h.history_rate):g} Hz)"
+                            if history is not None else None)
             if np.isfinite(float(h.crossover)):
                 ax.axvline(float(h.crossover), color=line.get_color(), lw=0.8, ls=":")
         ax.axhline(0, color="grey", lw=0.6)
@@ -302,11 +303,14 @@ def frequency_response_figure(ds: xr.Dataset):
         ax.set_title(str(rule) if rule is not None else ds.attrs.get("title", ""), fontsize=9)
         ax.set_xlabel("stimulation frequency (Hz)", fontsize=8)
     axes[0][0].set_ylabel("weight change (% of before)")
-    axes[0][0].legend(fontsize=6, title="history", title_fontsize=6)
     config = json.loads(ds.attrs.get("config", "{}"))
-    hours = config.get("history_duration_s", 0) / 3600
-    fig.suptitle(f"Frequency response: {config.get('pulses', '?')} pulses after {hours:g} h of "
-                 "a rate history", fontsize=10)
+    if "history" in ds.dims:
+        axes[0][0].legend(fontsize=6, title="history", title_fontsize=6)
+        hours = config.get("history_duration_s", 0) / 3600
+        fig.suptitle(f"Frequency response: {config.get('pulses', '?')} pulses after {hours:g} "
+                     "h of a rate history", fontsize=10)
+    else:
+        fig.suptitle(f"Frequency response: {config.get('pulses', '?')} pulses", fontsize=10)
     return fig
 
 
@@ -320,7 +324,7 @@ def pairing_figure(ds: xr.Dataset):
     for i, rule in enumerate(ds.rule.values):
         change = ds.pairing_change.sel(rule=rule).values
         scale = np.abs(change).max()
-        ax.plot(ds.post_rate.values, change / scale if scale > 0 else change, "o-", ms=3,
+        ax.plot(ds.post_rate.values, change / scale if scale > 0 else change, marker="o", ms=3,
                 color=colours[i % len(colours)], ls=("-", "--", ":")[i // len(colours) % 3],
                 label=str(rule))
     ax.axhline(0, color="grey", lw=0.6)

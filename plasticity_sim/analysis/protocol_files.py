@@ -1,0 +1,180 @@
+"""Induction protocols as experiment files: one TOML file per protocol, in physical units.
+
+A file names the protocol (``kind``), the rules, the synapse and the stimulus; quantities
+are written with their unit ("900 ms", "0.5 kHz", "48 h", "10 Hz") or as numbers in SI units
+(s, Hz)::
+
+    title = "Frequency response after a deprived and a normal rate history"
+    kind = "rate_history"          # frequency_response | rate_history | pairing
+    rules = ["bcm", "oja"]          # default: every library rule
+    activation = "relu"
+
+    [synapse]                      # Synapse.make: rate_unit, tau_w, tau_state, w0
+    rate_unit = "10 Hz"
+    tau_state = "1 h"
+
+    [stimulus]                     # the kind's own settings (STIMULUS below)
+    frequencies = ["0.5 Hz", "1 Hz", "10 Hz", "100 Hz"]
+    pulses = 900
+    histories = { deprived = "3 Hz", normal = "10 Hz" }
+    history_duration = "48 h"
+
+``plasticity-sim protocols FILE --out DIR`` runs it (:func:`run_protocol_file`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from ..errors import ParameterError
+from ..io import read_toml
+from ..provenance import global_attrs
+from . import protocols as p
+
+KINDS = ("frequency_response", "rate_history", "pairing")
+#: the stimulus settings each kind takes, with their kind of quantity (None: a plain number)
+STIMULUS = {
+    "frequency_response": {"frequencies": "frequency", "pulses": None},
+    "rate_history": {"frequencies": "frequency", "pulses": None, "histories": "frequency",
+                     "history_duration": "time"},
+    "pairing": {"post_rates": "frequency", "pre_rate": "frequency", "pulses": None},
+}
+SYNAPSE = {"rate_unit": "frequency", "tau_w": "time", "tau_state": "time", "w0": None}
+TOP = {"title", "kind", "rules", "activation", "synapse", "stimulus"}
+#: units a file may write, in SI (s, Hz)
+UNITS = {"Hz": 1.0, "kHz": 1e3, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0}
+_DIMENSION = {"Hz": "frequency", "kHz": "frequency"}
+
+
+@dataclass(frozen=True)
+class ProtocolFile:
+    title: str
+    kind: str
+    rules: tuple = ()
+    activation: str = "relu"
+    synapse: dict = field(default_factory=dict)
+    stimulus: dict = field(default_factory=dict)
+    path: str = ""
+
+
+def quantity(value, kind: str | None, name: str):
+    """A file's value in SI units (floats; lists and tables element by element): "10 Hz",
+    "900 ms", "48 h", or a number already in s or Hz. A unit of the wrong kind, or an
+    unknown one, is one error naming ``name``."""
+    if isinstance(value, dict):
+        return {k: quantity(v, kind, f"{name}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [quantity(v, kind, name) for v in value]
+    if kind is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([A-Za-z]+)\s*", str(value))
+    if not match or match.group(2) not in UNITS:
+        raise ParameterError(name, f"must be a number with a unit ({', '.join(UNITS)}) or a "
+                             f"number in SI units; got {value!r}")
+    number, unit = match.groups()
+    if _DIMENSION.get(unit, "time") != kind:
+        raise ParameterError(name, f"must be a {kind}; got {value!r}")
+    try:
+        return float(number) * UNITS[unit]
+    except ValueError:
+        raise ParameterError(name, f"not a number: {value!r}") from None
+
+
+def load_protocol(path: str | Path) -> ProtocolFile:
+    """A protocol file, checked: its kind, its keys, its units."""
+    spec = read_toml(path, "protocol")
+    unknown = set(spec) - TOP
+    if unknown:
+        raise ParameterError("protocol file", f"unknown keys {sorted(unknown)}; allowed: "
+                             f"{sorted(TOP)}")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise ParameterError("kind", f"must be one of {', '.join(KINDS)}; got {kind!r}")
+    sections = {}
+    for section, allowed in (("synapse", SYNAPSE), ("stimulus", STIMULUS[kind])):
+        given = spec.get(section, {})
+        if set(given) - set(allowed):
+            raise ParameterError(section, f"unknown keys {sorted(set(given) - set(allowed))} for "
+                                 f"kind = {kind!r}; allowed: {sorted(allowed)}")
+        sections[section] = {k: quantity(v, allowed[k], k) for k, v in given.items()}
+    return ProtocolFile(title=spec.get("title", Path(path).stem), kind=kind,
+                        rules=tuple(spec.get("rules", ())),
+                        activation=spec.get("activation", "relu"), path=str(path), **sections)
+
+
+def run_protocol(spec: ProtocolFile) -> xr.Dataset:
+    """The protocol on one synapse of every rule the file names (default: all), one Dataset
+    with ``units`` on every variable, the file's settings in its attributes."""
+    from ..rules.registry import RULES, get_rule
+
+    rules = [get_rule(name) for name in spec.rules] if spec.rules else list(RULES.values())
+    synapses = [p.Synapse.make(rule, activation=spec.activation, **spec.synapse)
+                for rule in rules]
+    stim = dict(spec.stimulus)
+    if spec.kind == "pairing":
+        stim.setdefault("post_rates", p.POST_RATES)
+        parts = [p.pairing(syn, **stim) for syn in synapses]
+    else:
+        stim.setdefault("frequencies", p.FREQUENCIES)
+        if spec.kind == "rate_history":
+            stim.setdefault("histories", p.HISTORIES)
+            stim.setdefault("history_duration", p.HISTORY_DURATION)
+            parts = [p.history_protocol(syn, **stim) for syn in synapses]
+        else:
+            parts = [p.frequency_response(syn, **stim) for syn in synapses]
+    ds = xr.concat(_with_every_state(parts), dim="rule", combine_attrs="drop_conflicts")
+    ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules]))
+    ds.attrs = global_attrs(spec.title, {
+        "protocol_file": spec.path, "kind": spec.kind, "rules": [rule.name for rule in rules],
+        "activation": spec.activation, "synapse_SI": spec.synapse,
+        "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
+        # what the figures read
+        "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else 900),
+        "history_duration_s": stim.get("history_duration", 0.0),
+        "params": {rule.name: dict(rule.params) for rule in rules}})
+    return ds
+
+
+def _with_every_state(parts: list) -> list:
+    """A rule's state variable (BCM's theta at the induction) is its own: the rules without
+    it get NaN, so that every rule's Dataset has the same variables."""
+    names = {n for part in parts for n in part.data_vars}
+    out = []
+    for part in parts:
+        missing = {}
+        for name in names - set(part.data_vars):
+            like = next(q[name] for q in parts if name in q)
+            dims = [d for d in like.dims if d in part.dims]
+            missing[name] = xr.full_like(like.isel({d: 0 for d in like.dims if d not in dims}),
+                                         float("nan"))
+        out.append(part.assign(missing) if missing else part)
+    return out
+
+
+def protocol_figure(ds: xr.Dataset):
+    """The figure of a protocol's Dataset: the frequency response (a line per history, if
+    any) or the pairing curve."""
+    if "post_rate" in ds.dims:
+        return p.pairing_figure(ds)
+    return p.frequency_response_figure(ds)
+
+
+def run_protocol_file(path: str | Path, out: str | Path, echo=print) -> xr.Dataset:
+    """Run the protocol file; write ``<stem>.nc`` and its figure into ``out``."""
+    from ..io import write_dataset
+    from ..plots import save_figure
+
+    spec = load_protocol(path)
+    ds = run_protocol(spec)
+    out, stem = Path(out), Path(path).stem
+    echo(f"wrote {write_dataset(ds, out / f'{stem}.nc')}")
+    echo(f"wrote {save_figure(protocol_figure(ds), out / stem)}")
+    if "history" in ds.dims:
+        echo(p.crossover_table(ds))
+    return ds
