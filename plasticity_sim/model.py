@@ -24,7 +24,7 @@ from .errors import ParameterError, require_int
 from .network.architecture import ARCHITECTURES, Architecture, build_architecture
 from .network.neurons import NeuronModel
 from .rhm.grammar import Grammar
-from .rules.registry import get_rule
+from .rules.registry import get_rule, is_library_rule
 from .rules.rule import LOSSES, Rule
 
 
@@ -321,7 +321,8 @@ class Model:
         (the rule's default at the grammar's depth) and, for pairs, the view level k."""
         changes = {}
         if self.training.lr is None:
-            changes["lr"] = default_lr(self.rule.name, grammar.L)
+            changes["lr"] = default_lr(self.rule.name, grammar.L) \
+                if is_library_rule(self.rule) else FALLBACK_LR
         if self.pairing.scheme is not None and self.pairing.k is None:
             changes["k"] = self.pairing.level(grammar)
         elif self.pairing.k == "layer":
@@ -361,7 +362,8 @@ class Model:
     def for_rule(cls, rule: str | Rule, **changes) -> "Model":
         """The default model of a rule (its RULE_DEFAULTS), with ``changes`` applied."""
         rule = get_rule(rule) if isinstance(rule, str) else rule
-        settings = {**RULE_DEFAULTS.get(rule.name, {}), **changes}
+        own = RULE_DEFAULTS.get(rule.name, {}) if is_library_rule(rule) else {}
+        settings = {**own, **changes}
         if rule.needs_pairs and "pairs" not in settings and "scheme" not in settings:
             settings["pairs"] = "views"  # a pair rule needs some scheme; views is the default
         scheme = settings.pop("pairs", settings.pop("scheme", None))

@@ -8,7 +8,8 @@ from plasticity_sim.cli import main, parse_seeds
 from plasticity_sim.io import open_dataset
 from plasticity_sim.model import Model
 from plasticity_sim.rhm import Grammar
-from plasticity_sim.rules import BP
+from plasticity_sim.rules import BP, get_rule
+from plasticity_sim.rules.rule import Rule
 
 MODELS = __import__("pathlib").Path(__file__).parents[1] / "models"
 G = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
@@ -122,3 +123,19 @@ def test_train_command_bad_input(tmp_path, args, message):
                                        "--out", str(tmp_path / "r.nc"), "--quiet"])
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_user_rule_never_inherits_a_library_rules_defaults_by_its_name():
+    from plasticity_sim.model import FALLBACK_LR, default_lr
+    from plasticity_sim.rules.registry import is_library_rule
+
+    g = Grammar(v=4, n_classes=4, m=4, s=2, L=3)
+    lpl = get_rule("lpl")
+    mine = Rule(**{**lpl.to_kwargs(), "update": "2 * delta_post * r_pre"})  # same name
+    assert is_library_rule(lpl) and is_library_rule(lpl.with_params(push=0.1))
+    assert not is_library_rule(mine)
+    theirs, ours = Model.for_rule(lpl).at(g), Model.for_rule(mine).at(g)
+    assert theirs.training.optimizer == "adam" and theirs.training.lr == default_lr("lpl", 3)
+    assert ours.training.optimizer == "sgd" and ours.training.lr == FALLBACK_LR
+    # a library rule with a parameter changed keeps its defaults
+    assert Model.for_rule(lpl.with_params(push=0.1)).training.optimizer == "adam"

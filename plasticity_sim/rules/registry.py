@@ -12,6 +12,21 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in
                           FEEDBACK_RULES + SELF_SUPERVISED_RULES + HEBBIAN_RULES}
 
 
+#: the rules this package defines, as defined (``register`` cannot replace them here)
+LIBRARY: dict[str, Rule] = dict(RULES)
+
+
+def is_library_rule(rule: Rule) -> bool:
+    """Whether ``rule`` is one of the library's rules (its parameters may differ): only then
+    do the library's defaults for that name (learning rates, model settings) apply. A
+    user's rule that shares a library rule's name but not its equations is not one."""
+    own = LIBRARY.get(rule.name)
+    if own is None:
+        return False
+    return Rule(**{**rule.to_kwargs(), "params": dict(own.params), "summary": own.summary,
+                   "reference": own.reference}) == own
+
+
 def get_rule(name: str) -> Rule:
     if name not in RULES:
         raise ParameterError("rule", f"must be one of {', '.join(RULES)}; got {name!r}")

@@ -405,6 +405,8 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
                  sensitivity_samples, representation_samples)
     if record_weights:
         record_input_weights(rec, trainer, diverged_at >= 0)
+    rec.state = {name: t.detach().cpu().numpy() for name, t in
+                 [*trainer.S.items(), *((f"ST:{n}", t) for n, t in trainer.ST.items())]}
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
