@@ -37,8 +37,8 @@ def test_warmup_cosine_follows_the_published_formula():
 
 def test_a_scheduled_step_is_the_step_at_the_scheduled_rate():
     model = Model.for_rule("bp", width=16, batch_size=8, momentum=0.0)
-    x = torch.rand(1, 8, 8, 4)
-    t = torch.nn.functional.one_hot(torch.arange(8) % 4, 4).float()[None, :, None, :]
+    x = torch.rand(1, 8, 8, 4, dtype=torch.float32)
+    t = torch.nn.functional.one_hot(torch.arange(8) % 4, 4).to(torch.float32)[None, :, None, :]
     halved = Trainer(model, G, [0], lr=0.1)
     halved.schedule = (0.5, 0.0)
     plain = Trainer(model, G, [0], lr=0.05)
@@ -68,8 +68,8 @@ def test_the_first_warmup_epoch_from_zero_learns_nothing_in_a_run():
 
 
 def test_weight_decay_can_spare_the_biases():
-    x = torch.rand(1, 8, 8, 4)
-    t = torch.nn.functional.one_hot(torch.arange(8) % 4, 4).float()[None, :, None, :]
+    x = torch.rand(1, 8, 8, 4, dtype=torch.float32)
+    t = torch.nn.functional.one_hot(torch.arange(8) % 4, 4).to(torch.float32)[None, :, None, :]
     after = {}
     for decay, spare in ((0.0, False), (0.1, False), (0.1, True)):
         model = Model.for_rule("bp", width=16, batch_size=8, momentum=0.0, bias=True,
