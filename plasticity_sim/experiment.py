@@ -87,7 +87,12 @@ class Cell:
     def digest(self) -> str:
         """A hash of everything the cell computes from, the package's version included (a new
         version recomputes the cells): equal digests, equal results."""
-        spec = {"axes": self.axes, "model": self.model.to_dict(), "grammar": self.grammar.params,
+        model = self.model.to_dict()
+        # settings added after a version, at the default that reproduces that version's
+        # runs, leave the digest as it was: the cells on disk stay valid
+        model["training"] = {k: v for k, v in model["training"].items()
+                             if not (k in ADDED_TRAINING_DEFAULTS and ADDED_TRAINING_DEFAULTS[k] == v)}
+        spec = {"axes": self.axes, "model": model, "grammar": self.grammar.params,
                 "P": self.P, "run": self.run, "version": __version__}
         return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -95,6 +100,14 @@ class Cell:
     def key(self) -> str:
         """A stable name: the same cell of the same experiment always has the same key."""
         return f"cell-{self.index:05d}-{self.digest}"
+
+
+#: Training settings added within a version whose default reproduces the runs made before
+#: them (no schedule, weight decay on every variable): left out of a cell's digest at that
+#: default. A setting that changes what a cell computes at its default needs a new version
+#: instead (docs/developing.md).
+ADDED_TRAINING_DEFAULTS = {"lr_schedule": "constant", "warmup_epochs": 10, "start_lr": 0.0,
+                           "final_lr": 1e-6, "decay_biases": True}
 
 
 @dataclass(frozen=True)

@@ -350,9 +350,12 @@ class Model:
         own = pick(model_fields)
         rule = own.pop("rule", self.rule)
         pairing = dataclasses.replace(self.pairing, **pick(pair_fields))
-        if pairing.scheme == "siblings" and "scheme" in changes \
-                and "retrodiction" in rule.params and "retrodiction" not in params:
-            params["retrodiction"] = 0.0  # siblings hold the context fixed: nothing to retrodict
+        if pairing.scheme == "siblings" and "scheme" in changes:
+            # siblings hold the context fixed (another position of the same presentation):
+            # no term learns through the context's own pass
+            for switch in ("retrodiction", "both_branches"):
+                if switch in rule.params and switch not in params:
+                    params[switch] = 0.0
         return dataclasses.replace(
             self, rule=rule.with_params(**params) if params else rule,
             training=dataclasses.replace(self.training, **pick(train_fields)),

@@ -187,6 +187,10 @@ def test_siblings_context_is_the_sibling_position():
 
 def test_siblings_hold_the_context_fixed():
     assert Model.for_rule("clapp", pairs="siblings").rule.params["retrodiction"] == 0
+    # VICReg-local's second branch learns through the context's own pass: off with siblings
+    assert Model.for_rule("vicreg_local", pairs="siblings").rule.params["both_branches"] == 0
+    assert Model.for_rule("vicreg_local", pairs="views").rule.params["both_branches"] == 1
+    Trainer(Model.for_rule("vicreg_local", width=4, pairs="siblings"), G, [0])  # builds
     with pytest.raises(ParameterError, match="holds the context fixed"):
         Trainer(Model.for_rule("clapp", width=4, pairs="siblings", retrodiction=1.0), G, [0])
 

@@ -441,3 +441,29 @@ def test_a_new_version_of_the_package_recomputes_its_cells(experiment, tmp_path,
     assert any("1 cell files on disk belong to no cell of this grid" in m and "99.0" in m
                for m in messages), messages
     assert len(list((tmp_path / "cells").glob("cell-*.nc"))) == 1
+
+
+def test_settings_added_at_their_default_keep_a_cells_digest(monkeypatch):
+    """A cache key changes when what a cell computes changes, not when a setting is added
+    whose default reproduces the runs before it (experiment.ADDED_TRAINING_DEFAULTS)."""
+    from plasticity_sim.experiment import ADDED_TRAINING_DEFAULTS
+    from plasticity_sim.model import Model
+
+    cell = build_experiment(SPEC).cells[0]
+    before = cell.digest
+    to_dict = Model.to_dict
+
+    def without_added(model):  # the model's dict as it was before those settings existed
+        spec = to_dict(model)
+        spec["training"] = {k: v for k, v in spec["training"].items()
+                            if k not in ADDED_TRAINING_DEFAULTS}
+        return spec
+
+    monkeypatch.setattr(Model, "to_dict", without_added)
+    assert cell.digest == before
+    monkeypatch.setattr(Model, "to_dict", to_dict)
+    import dataclasses
+
+    for change in ({"lr_schedule": "warmup_cosine", "warmup_epochs": 1}, {"decay_biases": False}):
+        other = dataclasses.replace(cell, model=cell.model.replace(**change))
+        assert other.digest != before, change
