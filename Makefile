@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo_out
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-figures test test-slow bench gpu-check searches scaling experiments clean-venv
+.PHONY: demo demo-figures test test-slow bench gpu-check searches scaling scaling-v8 experiments clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ searches: $(STAMP)
 scaling: $(STAMP)
 	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --where v=8 --where L=2 --no-plot
 	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling --max-P 4096 --where v=4
+
+# v = n_c = m = 8 at L = 3 (n_c m^L = 4096, P up to 64 x that): a GPU's or a cluster's job.
+# The sweep prints its cost before it starts; SWEEP_ARGS chooses where it runs, e.g.
+#   make scaling-v8 SWEEP_ARGS="--device cuda --max-members auto"
+#   make scaling-v8 SWEEP_ARGS="--scheduler tcp://host:8786"
+# and `plasticity-sim sweep ... --dry-run` says what it would cost in hours on this machine.
+scaling-v8: $(STAMP)
+	$(SIM) sweep experiments/scaling.toml --out $(RESULTS)/scaling_v8_L3 --where v=8 --where L=3 $(SWEEP_ARGS)
 
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches

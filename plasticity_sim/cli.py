@@ -405,9 +405,13 @@ def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m
               callback=lambda ctx, param, value: _members_cap(value),
               help="members (seeds x cells) per packed ensemble, or 'auto': as many as a "
               "throughput curve measured on this machine says are worth it")
+@click.option("--device", help="run every cell on this device (cpu, cuda, cuda:N) instead of "
+              "the file's [run] device; the cells are other cells (their numbers differ)")
+@click.option("--dry-run", is_flag=True, help="say what would run, how it packs and what it "
+              "would cost (presentations, hours here), without running it")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max_extensions,
-          pack, max_members, quiet):
+          pack, max_members, device, dry_run, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""
     from .experiment import load_experiment, select_cells
     from .sweep import run_sweep
@@ -416,11 +420,27 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     if workers is not None:
         require_int("workers", workers, minimum=1)
     require_int("max_extensions", max_extensions, minimum=0)
-    experiment = load_experiment(experiment_file)
+    if device:
+        from pathlib import Path
+
+        from .experiment import build_experiment
+        from .io import read_toml
+
+        spec = read_toml(experiment_file, "experiment")
+        spec.setdefault("run", {})["device"] = device
+        experiment = build_experiment(spec, Path(experiment_file))
+    else:
+        experiment = load_experiment(experiment_file)
     writable_output(out, folder=True)
     # --max-P 0 is a selection (of no cell), not "no selection"
     cells = select_cells(experiment, max_P=max_P, where=where) \
         if (max_P is not None or where) else None
+    if dry_run:
+        from .sweep import dry_run as plan
+
+        plan(experiment, out, cells=cells, n_workers=workers, pack=pack,
+             max_members=max_members, echo=click.echo)
+        return
     name = f"{experiment.path.stem}.{'zarr' if fmt == 'zarr' else 'nc'}"
     args = dict(scheduler=scheduler, n_workers=workers, quiet=quiet, echo=click.echo,
                 result_name=name, cells=cells, pack=pack, max_members=max_members)

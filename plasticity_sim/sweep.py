@@ -27,6 +27,7 @@ from .claims import Claim, is_stale
 from .errors import ParameterError, PlasticitySimError, require_int
 from .experiment import Cell, Experiment
 from .io import write_dataset
+from .cost import cost_line, estimate, hours
 from .packing import Pack, pack_cells, split
 from .sizing import MAX_MEMBERS
 from .provenance import global_attrs
@@ -254,6 +255,53 @@ def measured_cap(cells, echo=print, local: bool = True):
     return lambda cell: caps[pack_key(cell)]
 
 
+def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_workers=None,
+            pack: bool = True, max_members: int | str = MAX_MEMBERS, echo=print) -> dict:
+    """What ``run_sweep`` would run, without running it: the cells not on disk, how they
+    pack, and their cost in presentations and in hours on this machine (presentations/s of
+    each kind of pack measured here, one CPU thread per worker). Returns the figures."""
+    import torch
+
+    from .cost import kind
+    from .sizing import throughput_curve
+
+    cells_dir = Path(out_dir) / "cells"
+    files = cell_files(cells_dir) if cells_dir.exists() else {}
+    chosen = experiment.cells if cells is None else tuple(cells)
+    todo = [c for c in chosen if finished(cells_dir, c, files) is None]
+    workers = n_workers or os.cpu_count() or 1
+    echo(f"{experiment.title}: {len(chosen)} cells; {len(chosen) - len(todo)} on disk; "
+         f"{len(todo)} to run (dry run: nothing is computed)")
+    if not todo:
+        return {"cells": 0}
+    cap = MAX_MEMBERS if max_members == "auto" else max_members
+    packs = pack_cells(todo, cap, workers) if pack else [Pack((c,)) for c in todo]
+    sizes = sorted({p.members for p in packs})
+    echo(f"{len(packs)} ensembles of {sizes[0]}"
+         + (f"-{sizes[-1]}" if len(sizes) > 1 else "") + f" members on {workers} workers")
+    cost = estimate(todo, [p for paths in files.values() for p in paths])
+    echo(cost_line(cost))
+    rates, threads = {}, torch.get_num_threads()
+    try:
+        if todo[0].run["device"] == "cpu":
+            torch.set_num_threads(1)  # as a local worker runs it
+        for p in packs:
+            k, first = kind(p.cells[0]), p.cells[0]
+            if k not in rates:
+                curve = throughput_curve(first.model.at(first.grammar), first.grammar,
+                                         sizes=(p.members,), device=first.run["device"],
+                                         dtype=first.run["dtype"])
+                rates[k] = curve[p.members]
+    finally:
+        torch.set_num_threads(threads)
+    at_cap, typical = (h / min(workers, len(packs)) for h in hours(cost, rates))
+    echo(f"on this machine: at most {at_cap:.2g} h, about {typical:.2g} h with {workers} "
+         "workers (training steps measured here; evaluation and probes not counted)")
+    return {"cells": len(todo), "packs": len(packs), "presentations_at_cap": cost.total_at_cap,
+            "presentations_typical": cost.total_typical(), "hours_at_cap": at_cap,
+            "hours_typical": typical}
+
+
 def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | None = None,
               n_workers: int | None = None, quiet: bool = False, cell_fn=run_cell,
               result_name: str | None = None, echo=print, cells=None, pack: bool = True,
@@ -302,6 +350,8 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
              f"or another version of plasticity_sim than {__version__}): kept, not used")
     for line in unreadable:  # damaged in place: a rerun must not stop at it
         echo(line)
+    if todo:
+        echo(cost_line(estimate(todo, [p for paths in files.values() for p in paths])))
     failures = []
     if todo:
         started = time.time()

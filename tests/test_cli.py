@@ -243,3 +243,18 @@ def test_a_sweep_in_a_log_file_writes_plain_lines_not_a_bar(tmp_path):
     assert result.exit_code == 0, result.output
     assert "[1/2] done:" in result.output and "[2/2] done:" in result.output
     assert "\r" not in result.output
+
+
+def test_sweep_device_overrides_the_files_run_device(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = CliRunner().invoke(main, ["sweep", DEMO, "--out", str(tmp_path / "s"),
+                                       "--device", "cuda", "--dry-run"])
+    assert result.exit_code == 2 and "[run] device = 'cuda'" in result.output
+    result = CliRunner().invoke(main, ["sweep", DEMO, "--out", str(tmp_path / "s"),
+                                       "--device", "cpu", "--dry-run", "--where", "rule=bp",
+                                       "--where", "P=256"])
+    assert result.exit_code == 0, result.output
+    assert "cost: at most" in result.output and "on this machine: at most" in result.output

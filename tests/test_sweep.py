@@ -467,3 +467,26 @@ def test_settings_added_at_their_default_keep_a_cells_digest(monkeypatch):
     for change in ({"lr_schedule": "warmup_cosine", "warmup_epochs": 1}, {"decay_biases": False}):
         other = dataclasses.replace(cell, model=cell.model.replace(**change))
         assert other.digest != before, change
+
+
+def test_a_dry_run_says_the_cost_and_computes_nothing(tmp_path):
+    import copy
+
+    from plasticity_sim.sweep import dry_run
+
+    exp = build_experiment(SPEC)
+    lines = []
+    plan = dry_run(exp, tmp_path, n_workers=1, echo=lines.append)
+    # 2 rules x (P = 32 + 64) x 2 seeds x a cap of 2 epochs
+    assert plan["cells"] == 4 and plan["presentations_at_cap"] == 2 * (32 + 64) * 2 * 2
+    assert "cost: at most 768 presentations" in "\n".join(lines)
+    assert plan["hours_at_cap"] > 0 and not list(tmp_path.glob("cells/*.nc"))
+    # with cells of the same rules on disk, the typical cost follows their epochs
+    run_sweep(exp, tmp_path, n_workers=1, quiet=True, echo=lambda *_: None)
+    grown = copy.deepcopy(SPEC)
+    grown["grid"]["P"] = [32, 64, 128]
+    lines = []
+    plan = dry_run(build_experiment(grown), tmp_path, n_workers=1, echo=lines.append)
+    assert plan["cells"] == 2 and plan["presentations_at_cap"] == 2 * 128 * 2 * 2
+    assert plan["presentations_typical"] <= plan["presentations_at_cap"]
+    assert "if runs stop as the finished cells of the same rules did" in "\n".join(lines)
