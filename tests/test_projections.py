@@ -3,8 +3,16 @@ import torch
 
 from plasticity_sim.network import Conv, Dense, Local
 
-torch.set_default_dtype(torch.float64)
 E, B = 2, 3
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """These checks run in float64; the default goes back afterwards (it is process-wide)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 CASES = {
     "dense": Dense((4, 3), (1, 5)),
