@@ -34,7 +34,7 @@ RULES = {"bp": {}, "dfa": {}, "clapp": {"pairs": "views"}}
 
 
 def run(model, grammar, P, seeds, rates, device):
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.startswith("cuda") else (lambda: None)
     sync()
     start = time.perf_counter()
     ds = train(model, grammar, P, seeds, lr=rates, n_test=0, quiet=True, probes=False,
@@ -61,6 +61,9 @@ def main():
                         help="ensemble sizes of the throughput curve (multiples of 15)")
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU runs (no ratios)")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.members.split(",")]
+    if any(n % 15 for n in sizes):
+        raise SystemExit(f"--members: multiples of 15 (5 rates x 3 seeds); got {args.members}")
     if args.device is None:
         if not torch.cuda.is_available():
             print("no CUDA device here: nothing to compare with the CPU (give --device to run "
@@ -90,9 +93,7 @@ def main():
               f"{dev_rate / cpu_rate:6.2f} {gap:10.3f}")
 
     print(f"throughput curve on {args.device} (dfa, presentations/s of the whole ensemble):")
-    for n in [int(n) for n in args.members.split(",")]:
-        if n % 15:
-            raise SystemExit(f"--members: multiples of 15 (5 rates x 3 seeds); got {n}")
+    for n in sizes:
         model, seeds, rates = packed("dfa", grammar, args.epochs, repeats=n // 15)
         _, seconds, presentations = run(model, grammar, args.P, seeds, rates, args.device)
         print(f"  {n:4d} members: {seconds:6.1f} s, {presentations:9.0f} pres/s, "

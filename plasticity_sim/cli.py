@@ -316,9 +316,9 @@ def protocols(ctx, protocol_file, out, rule_names, activation, pulses, history_h
 
         from .analysis.protocol_files import run_protocol_file
 
-        given = [name for name in ("rule_names", "activation", "pulses", "history_hours",
-                                   "tau_state", "tau_w", "rate_unit", "w0")
-                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        given = [param.opts[0] for param in ctx.command.params
+                 if param.name not in ("protocol_file", "out")
+                 and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE]
         if given:
             raise ParameterError(given[0], "a protocol file sets the rules and every setting: "
                                  "write them in the file, or drop the file")
@@ -420,6 +420,9 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     if workers is not None:
         require_int("workers", workers, minimum=1)
     require_int("max_extensions", max_extensions, minimum=0)
+    if max_members == "auto" and scheduler:
+        raise ParameterError("max_members", "'auto' measures this machine, not a cluster's "
+                             "workers: with --scheduler give a number")
     if device:
         from pathlib import Path
 

@@ -73,9 +73,3 @@ def cost_line(cost: Cost) -> str:
                  f"the same rules did (median epochs: {kinds})")
     return line
 
-
-def hours(cost: Cost, rates: dict) -> tuple[float, float]:
-    """(hours at the cap, typical hours) with ``rates`` presentations/s per kind."""
-    at_cap = sum(v / rates[k] for k, v in cost.at_cap.items()) / 3600
-    typical = sum(cost.typical.get(k, v) / rates[k] for k, v in cost.at_cap.items()) / 3600
-    return at_cap, typical

@@ -132,7 +132,8 @@ def throughput_curve(model, grammar, sizes=CURVE_SIZES, *, device="cpu", dtype="
     from .backends.torch.data import TrainingData
     from .backends.torch.train import Trainer
 
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    where = torch.device(device)
+    sync = (lambda: torch.cuda.synchronize(where)) if where.type == "cuda" else (lambda: None)
     batch = model.training.batch_size
     P = P or min(2 * batch * model.pairing.inputs_per_tree(grammar, model.architecture(grammar)),
                  grammar.n_inputs // 2)
@@ -145,12 +146,16 @@ def throughput_curve(model, grammar, sizes=CURVE_SIZES, *, device="cpu", dtype="
         batches = list(TrainingData(trainer, P, n_test=0).batches(0, batch))
         trainer.apply(trainer.signals(batches[0])[0])  # warm-up: allocations, kernels
         sync()
-        start, shown, step = time.perf_counter(), 0, 0
-        while step < 2 or time.perf_counter() - start < seconds:
+        start = time.perf_counter()  # one step, waited for, says how many fill `seconds`
+        trainer.apply(trainer.signals(batches[0])[0])
+        sync()
+        steps = max(2, int(seconds / max(time.perf_counter() - start, 1e-6)))
+        start, shown = time.perf_counter(), 0
+        for step in range(steps):  # queued as training queues them: one wait, at the end
             b = batches[step % len(batches)]
             trainer.apply(trainer.signals(b)[0])
-            shown, step = shown + b.n * size, step + 1
-            sync()
+            shown += b.n * size
+        sync()
         curve[size] = shown / (time.perf_counter() - start)
         if len(curve) > 1 and curve[size] < worth * max(v for k, v in curve.items() if k < size):
             break

@@ -12,11 +12,13 @@ into one Dataset over the grid's axes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -25,13 +27,12 @@ from tqdm.auto import tqdm
 from . import __version__
 from .claims import Claim, is_stale
 from .errors import ParameterError, PlasticitySimError, require_int
+from .cost import cost_line, estimate
 from .experiment import Cell, Experiment
 from .io import write_dataset
-from .cost import cost_line, estimate, hours
 from .packing import Pack, pack_cells, split
-from .sizing import MAX_MEMBERS
 from .provenance import global_attrs
-from .sizing import available_bytes
+from .sizing import MAX_MEMBERS, available_bytes
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
@@ -226,8 +227,6 @@ def measured_cap(cells, echo=print, local: bool = True):
     """The member cap of each kind of pack, from a throughput curve measured here for the
     first cell of every group that packs (:mod:`plasticity_sim.sizing`), said as it is
     chosen. ``local``: the workers are this machine's processes, one CPU thread each."""
-    import torch
-
     from .packing import pack_key
     from .sizing import members_for, throughput_curve
 
@@ -235,24 +234,43 @@ def measured_cap(cells, echo=print, local: bool = True):
     for cell in cells:
         groups.setdefault(pack_key(cell), []).append(cell)
     caps: dict[str, int] = {}
-    threads = torch.get_num_threads()
-    try:
-        for key, group in groups.items():
-            first = group[0]
-            if len(group) == 1:  # nothing to pack with
-                caps[key] = len(first.run["seeds"])
-                continue
-            if local and first.run["device"] == "cpu":
-                torch.set_num_threads(1)  # as a worker runs it
+    for key, group in groups.items():
+        first = group[0]
+        if len(group) == 1:  # nothing to pack with
+            caps[key] = len(first.run["seeds"])
+            continue
+        with one_thread(local and first.run["device"] == "cpu"):  # as a worker runs it
             curve = throughput_curve(first.model.at(first.grammar), first.grammar,
                                      device=first.run["device"], dtype=first.run["dtype"])
-            caps[key] = max(members_for(curve), len(first.run["seeds"]))
-            echo(f"{first.model.name} at P = {first.P}: ensembles of up to {caps[key]} members "
-                 "(measured presentations/s by members: "
-                 + ", ".join(f"{n}: {rate:.3g}" for n, rate in curve.items()) + ")")
+        if not curve:
+            raise ParameterError("max_members", f"not even one member of {first.model.name} "
+                                 "fits this machine's memory")
+        caps[key] = max(members_for(curve), len(first.run["seeds"]))
+        echo(f"{first.model.name} at P = {first.P}: ensembles of up to {caps[key]} members "
+             "(measured presentations/s by members: "
+             + ", ".join(f"{n}: {rate:.3g}" for n, rate in curve.items()) + ")")
+    return lambda cell: caps[pack_key(cell)]
+
+
+@contextmanager
+def one_thread(on: bool = True):
+    """torch on one CPU thread inside the block (as a local worker runs), then as before."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if on:
+        torch.set_num_threads(1)
+    try:
+        yield
     finally:
         torch.set_num_threads(threads)
-    return lambda cell: caps[pack_key(cell)]
+
+
+def finished_sample(files: dict, most: int = 200) -> list:
+    """At most ``most`` finished cell files, the newest: enough to say how runs stop,
+    without opening thousands of files at every start."""
+    paths = [p for group in files.values() for p in group]
+    return sorted(paths, key=lambda p: p.stat().st_mtime)[-most:]
 
 
 def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_workers=None,
@@ -260,9 +278,8 @@ def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_worker
     """What ``run_sweep`` would run, without running it: the cells not on disk, how they
     pack, and their cost in presentations and in hours on this machine (presentations/s of
     each kind of pack measured here, one CPU thread per worker). Returns the figures."""
-    import torch
-
     from .cost import kind
+    from .packing import pack_key
     from .sizing import throughput_curve
 
     cells_dir = Path(out_dir) / "cells"
@@ -274,27 +291,32 @@ def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_worker
          f"{len(todo)} to run (dry run: nothing is computed)")
     if not todo:
         return {"cells": 0}
-    cap = MAX_MEMBERS if max_members == "auto" else max_members
-    packs = pack_cells(todo, cap, workers) if pack else [Pack((c,)) for c in todo]
+    cap = MAX_MEMBERS if max_members == "auto" else max_members  # auto: decided when it runs
+    memory = available_bytes(todo[0].run["device"]) // workers
+    packs = pack_cells(todo, cap, workers, memory) if pack else [Pack((c,)) for c in todo]
     sizes = sorted({p.members for p in packs})
     echo(f"{len(packs)} ensembles of {sizes[0]}"
          + (f"-{sizes[-1]}" if len(sizes) > 1 else "") + f" members on {workers} workers")
-    cost = estimate(todo, [p for paths in files.values() for p in paths])
+    cost = estimate(todo, finished_sample(files))
     echo(cost_line(cost))
-    rates, threads = {}, torch.get_num_threads()
-    try:
-        if todo[0].run["device"] == "cpu":
-            torch.set_num_threads(1)  # as a local worker runs it
+    # presentations/s of each kind of pack (its model and grammar, any P), measured here
+    rates, seconds = {}, [0.0, 0.0]
+    with one_thread(todo[0].run["device"] == "cpu"):  # as a local worker runs it
         for p in packs:
-            k, first = kind(p.cells[0]), p.cells[0]
-            if k not in rates:
+            first = p.cells[0]
+            key = (pack_key(dataclasses.replace(first, P=0)), p.members)
+            if key not in rates:
                 curve = throughput_curve(first.model.at(first.grammar), first.grammar,
                                          sizes=(p.members,), device=first.run["device"],
                                          dtype=first.run["dtype"])
-                rates[k] = curve[p.members]
-    finally:
-        torch.set_num_threads(threads)
-    at_cap, typical = (h / min(workers, len(packs)) for h in hours(cost, rates))
+                if not curve:
+                    raise ParameterError("max_members", f"an ensemble of {p.members} members of "
+                                         f"{first.model.name} does not fit this machine's memory")
+                rates[key] = curve[p.members]
+            epochs = cost.epochs.get(kind(first))
+            for i, n in enumerate((first.model.training.epochs, epochs or first.model.training.epochs)):
+                seconds[i] += sum(len(c.run["seeds"]) * c.P for c in p.cells) * n / rates[key]
+    at_cap, typical = (s / 3600 / min(workers, len(packs)) for s in seconds)
     echo(f"on this machine: at most {at_cap:.2g} h, about {typical:.2g} h with {workers} "
          "workers (training steps measured here; evaluation and probes not counted)")
     return {"cells": len(todo), "packs": len(packs), "presentations_at_cap": cost.total_at_cap,
@@ -318,6 +340,9 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     """
     if max_members != "auto":
         require_int("max_members", max_members, minimum=1)
+    elif scheduler:
+        raise ParameterError("max_members", "'auto' measures this machine, not a cluster's "
+                             "workers: with --scheduler give a number")
     from dask.distributed import Client, LocalCluster, as_completed
 
     if n_workers is not None:
@@ -351,7 +376,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     for line in unreadable:  # damaged in place: a rerun must not stop at it
         echo(line)
     if todo:
-        echo(cost_line(estimate(todo, [p for paths in files.values() for p in paths])))
+        echo(cost_line(estimate(todo, finished_sample(files))))
     failures = []
     if todo:
         started = time.time()

@@ -201,6 +201,7 @@ def test_the_rate_history_file_moves_bcm_crossover_down_after_deprivation():
     ('kind = "pairing"\n[stimulus]\nfrequencies = ["1 Hz"]\n', "stimulus"),
     ('kind = "pairing"\n[stimulus]\npost_rates = ["1 ms"]\n', "post_rates"),
     ('kind = "pairing"\n[synapse]\ntau_w = "10 furlongs"\n', "tau_w"),
+    ('kind = "pairing"\n[synapse]\ntau_w = true\n', "tau_w"),
     ('kind = "frequency_response"\n[stimulus]\nfrequencies = [10, 5]\n', "frequencies"),
 ])
 def test_a_bad_protocol_file_is_one_error_naming_the_setting(text, name, tmp_path):
@@ -220,4 +221,4 @@ def test_the_protocols_command_runs_a_file_and_refuses_options_next_to_it(tmp_pa
     assert ds.pairing_change.attrs["units"] == "1" and (out / "pairing.png").exists()
     result = CliRunner().invoke(main, ["protocols", "experiments/protocols/pairing.toml",
                                        "--out", str(out), "--pulses", "10"])
-    assert result.exit_code != 0 and "pulses: a protocol file sets" in result.output
+    assert result.exit_code != 0 and "--pulses: a protocol file sets" in result.output

@@ -82,3 +82,40 @@ def test_a_bad_state_monitor_names_the_setting(kwargs, name):
         ps.train(model, grammar(), 16, [0], n_test=0, n_val=10, probes=False, quiet=True,
                  monitors=[ps.StateMonitor(**kwargs)])
     assert info.value.parameter == name
+
+
+def test_a_state_monitor_averages_the_minibatch_and_blanks_stopped_members():
+    model = ps.Model.for_rule("dfa", width=8, epochs=6, batch_size=8, patience=1)
+
+    class Frozen:  # a monitor that cannot follow members leaving: stopped ones stay, frozen
+        def start(self, *args):
+            pass
+
+        def wants(self, step):
+            return False
+
+        def observe(self, *args):
+            pass
+
+        def record(self, rec):
+            pass
+
+    monitor = ps.StateMonitor("r", every=1, populations=[2], reduce="mean")
+    rec = ps.train(model, grammar(), 48, [0, 1, 2], n_test=0, n_val=20, probes=False,
+                   quiet=True, monitors=[monitor, Frozen()], lr=[0.005, 5.0, 0.005],
+                   on_divergence="mask")
+    ds = rec.to_dataset()
+    trainer = ps.Trainer(model, grammar(), [0, 1, 2], lr=[0.005, 5.0, 0.005])
+    from plasticity_sim.backends.torch.data import TrainingData
+
+    batch = next(TrainingData(trainer, 48, n_test=0, n_val=20).batches(0, 8))
+    _, _, state = trainer.signals(batch, True)
+    np.testing.assert_allclose(ds.state_r_p2.values[:, 0],
+                               state["p2_r"][:, :batch.n].mean(1).double().numpy(), rtol=1e-6)
+    # a member that stopped before the others is blank (NaN) from its stop on
+    stopped = ds.epochs_trained.values
+    assert len(set(stopped.tolist())) > 1, stopped  # the runs stop at different epochs
+    first = int(np.argmin(stopped))
+    after = ds.state_presentation.values >= stopped[first] * 48
+    assert np.isnan(ds.state_r_p2.values[first][after]).all()
+    assert np.isfinite(ds.state_r_p2.values[first][~after]).all()

@@ -69,7 +69,9 @@ def quantity(value, kind: str | None, name: str):
         return {k: quantity(v, kind, f"{name}.{k}") for k, v in value.items()}
     if isinstance(value, list):
         return [quantity(v, kind, name) for v in value]
-    if kind is None or isinstance(value, bool):
+    if isinstance(value, bool):
+        raise ParameterError(name, f"must be a number; got {value!r}")
+    if kind is None:
         return value
     if isinstance(value, (int, float)):
         return float(value)
@@ -135,7 +137,7 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
         "activation": spec.activation, "synapse_SI": spec.synapse,
         "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
         # what the figures read
-        "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else 900),
+        "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else p.PULSES),
         "history_duration_s": stim.get("history_duration", 0.0),
         "params": {rule.name: dict(rule.params) for rule in rules}})
     return ds

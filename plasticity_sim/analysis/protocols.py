@@ -33,6 +33,7 @@ from .virtual import _eval, _tensor, synapse_update
 
 #: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
 STEPS_PER_TAU = 50
+PULSES = 900            # pulses of a frequency-response induction (Dudek and Bear 1992)
 PAIRING_PULSES = 100    # pre-synaptic pulses of a pairing
 PAIRING_PRE_RATE = 1.0  # Hz
 
@@ -129,7 +130,7 @@ class Synapse:
         return change, state
 
 
-def frequency_response(synapse: Synapse, frequencies, *, pulses: int = 900,
+def frequency_response(synapse: Synapse, frequencies, *, pulses: int = PULSES,
                        history_rate=0.0, history_duration=0.0) -> xr.Dataset:
     """The weight change after ``pulses`` pulses at each frequency (Dudek and Bear 1992:
     900 pulses at 1-50 Hz), each induction on the same synapse after the same history: the
@@ -171,7 +172,7 @@ def frequency_response(synapse: Synapse, frequencies, *, pulses: int = 900,
 
 
 def history_protocol(synapse: Synapse, frequencies, histories: dict, *, history_duration,
-                     pulses: int = 900) -> xr.Dataset:
+                     pulses: int = PULSES) -> xr.Dataset:
     """The frequency response after each history (name -> the cell's rate), as deprivation
     against normal experience (Kirkwood, Rioult and Bear 1996)."""
     if not histories:
@@ -244,7 +245,7 @@ POST_RATES = (0.5, 1, 2, 5, 10, 20, 50)                   # Hz: pairing's depola
 
 
 def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
-              history_duration=HISTORY_DURATION, pulses: int = 900, post_rates=POST_RATES,
+              history_duration=HISTORY_DURATION, pulses: int = PULSES, post_rates=POST_RATES,
               **synapse) -> xr.Dataset:
     """The history protocol (rule x history x frequency) and the pairing protocol (rule x
     post_rate) for every rule, on one Dataset."""

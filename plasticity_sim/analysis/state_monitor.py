@@ -64,11 +64,14 @@ class StateMonitor:
                                      f"{missing}; it has {known}")
             self._checked = True
         n = trainer.batch.n if getattr(trainer, "batch", None) is not None else x.shape[1]
+        # a stopped member still in the computation (frozen) is not learning: NaN, as if left
+        frozen = trainer.full(trainer.active.detach().cpu().numpy(), fill=0.0) == 0
         row = {}
         for var, p in self.keys:
             value = state[f"p{p}_{var}"]
             value = value[:, 0] if self.reduce == "first" else value[:, :n].mean(1)
             row[var, p] = trainer.full(value.detach().double().cpu().numpy())
+            row[var, p][frozen] = np.nan
         self.steps.append(step)
         self.presentations.append(presentation)
         self.rows.append(row)

@@ -197,9 +197,10 @@ class Trainer:
             torch._foreach_mul_(self.buffers, train.momentum)
             torch._foreach_add_(self.buffers, grads)
             grads = self.buffers
-        a, b = self.schedule
-        rate = (self._lr_t if (a, b) == (1.0, 0.0) else self._lr_t * a + b) * self.active
-        scales = [(rate * f).view(-1, *([1] * (w.dim() - 1))) for w, f in zip(weights, self._lr_factor)]
+        a, b = self.schedule  # this epoch's rate a * lr + b; a readout's own rate scales a * lr
+        base = self._lr_t if a == 1.0 else self._lr_t * a
+        scales = [((base * f + b) if b else base * f) * self.active for f in self._lr_factor]
+        scales = [r.view(-1, *([1] * (w.dim() - 1))) for w, r in zip(weights, scales)]
         torch._foreach_addcmul_(weights, grads, scales)
         for name in self.net.direct_rate:
             self.S[name].addcmul_(U[name], self.active.view(-1, *([1] * (U[name].dim() - 1))))
@@ -405,8 +406,11 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
                  sensitivity_samples, representation_samples)
     if record_weights:
         record_input_weights(rec, trainer, diverged_at >= 0)
-    rec.state = {name: t.detach().cpu().numpy() for name, t in
+    rec.state = {name: t.detach().cpu().numpy().copy() for name, t in
                  [*trainer.S.items(), *((f"ST:{n}", t) for n, t in trainer.ST.items())]}
+    for values in rec.state.values():  # a diverged member's network is not one: NaN
+        if np.issubdtype(values.dtype, np.floating):
+            values[diverged_at >= 0] = np.nan
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
 
