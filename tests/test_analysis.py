@@ -28,6 +28,14 @@ def test_curves_that_never_cross_are_reported_as_beyond_the_grid():
     assert str(star) == "> 1024"
 
 
+def test_a_bound_beyond_the_grid_is_the_largest_p_run():
+    # the cells at 512 and 1024 were not run (NaN): "> 256", not "> 1024"
+    star = sample_complexity(P, [0.3, 0.4, 0.5, np.nan, np.nan])
+    assert str(star) == "> 256"
+    assert sample_complexity(P, [0.3, 0.95, 1.0, np.nan, np.nan]).value < 256
+    assert np.isnan(sample_complexity(P, [np.nan] * 5).value)
+
+
 def test_curves_above_the_threshold_everywhere_are_an_upper_bound():
     star = sample_complexity(P, [0.95, 1, 1, 1, 1])
     assert star.bound == "<=" and str(star) == "<= 64"

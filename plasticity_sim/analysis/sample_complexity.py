@@ -67,6 +67,10 @@ def sample_complexity(P, accuracy, threshold: float = 0.9, stable: bool = False)
         raise ParameterError("P", "must be positive and strictly increasing")
     if not 0 < threshold <= 1:
         raise ParameterError("threshold", f"must lie in (0, 1]; got {threshold}")
+    run = np.isfinite(acc)  # a P with no cell run says nothing: "> P" is the largest one run
+    if not run.any():
+        return SampleComplexity(float("nan"), ">")
+    P, acc = P[run], acc[run]
     above = acc >= threshold
     if not above[-1 if stable else slice(None)].any():
         return SampleComplexity(float(P[-1]), ">")
