@@ -11,7 +11,7 @@ import click
 
 from .cli_support import writable_output
 from .errors import ParameterError, PlasticitySimError, require_int
-from .sizing import MAX_MEMBERS
+from .sizing import MAX_MEMBERS, check_members_cap
 
 
 class FriendlyGroup(click.Group):
@@ -71,7 +71,7 @@ def _members_cap(value: str):
     except ValueError:
         raise ParameterError("max_members", f"must be a positive integer or 'auto'; got "
                              f"{value!r}") from None
-    return require_int("max_members", number, minimum=1)
+    return check_members_cap(number)
 
 
 def _view_level(value):
@@ -420,20 +420,8 @@ def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max
     if workers is not None:
         require_int("workers", workers, minimum=1)
     require_int("max_extensions", max_extensions, minimum=0)
-    if max_members == "auto" and scheduler:
-        raise ParameterError("max_members", "'auto' measures this machine, not a cluster's "
-                             "workers: with --scheduler give a number")
-    if device:
-        from pathlib import Path
-
-        from .experiment import build_experiment
-        from .io import read_toml
-
-        spec = read_toml(experiment_file, "experiment")
-        spec.setdefault("run", {})["device"] = device
-        experiment = build_experiment(spec, Path(experiment_file))
-    else:
-        experiment = load_experiment(experiment_file)
+    check_members_cap(max_members, scheduler)
+    experiment = load_experiment(experiment_file, **({"device": device} if device else {}))
     writable_output(out, folder=True)
     # --max-P 0 is a selection (of no cell), not "no selection"
     cells = select_cells(experiment, max_P=max_P, where=where) \

@@ -33,6 +33,11 @@ class Cost:
         return float(sum(self.typical.get(k, v) for k, v in self.at_cap.items()))
 
 
+def presentations(cell, epochs: float) -> float:
+    """Inputs shown to all of a cell's members over ``epochs`` epochs."""
+    return len(cell.run["seeds"]) * cell.P * epochs
+
+
 def kind(cell) -> tuple:
     return cell.model.rule.name, cell.model.pairing.scheme or ""
 
@@ -56,10 +61,9 @@ def estimate(cells, finished_paths=()) -> Cost:
     cost = Cost()
     for cell in cells:
         k = kind(cell)
-        shown = len(cell.run["seeds"]) * cell.P
-        cost.at_cap[k] = cost.at_cap.get(k, 0) + shown * cell.model.training.epochs
+        cost.at_cap[k] = cost.at_cap.get(k, 0) + presentations(cell, cell.model.training.epochs)
         if k in epochs:
-            cost.typical[k] = cost.typical.get(k, 0) + shown * epochs[k]
+            cost.typical[k] = cost.typical.get(k, 0) + presentations(cell, epochs[k])
             cost.epochs[k] = epochs[k]
     return cost
 

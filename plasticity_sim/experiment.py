@@ -123,9 +123,14 @@ class Experiment:
         return json.dumps(self.spec, sort_keys=True, default=str)
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, **run) -> Experiment:
+    """An experiment file, built; ``run`` settings (e.g. ``device="cuda"``) replace its
+    ``[run]`` ones."""
     path = Path(path)
-    return build_experiment(read_toml(path, "experiment"), path)
+    spec = read_toml(path, "experiment")
+    if run:
+        spec["run"] = {**spec.get("run", {}), **run}
+    return build_experiment(spec, path)
 
 
 def build_experiment(spec: dict, path: Path | None = None) -> Experiment:

@@ -60,6 +60,14 @@ def pack_key(cell: Cell) -> str:
                       sort_keys=True, default=str)
 
 
+def group_cells(cells) -> dict[str, list[Cell]]:
+    """The cells that can share an ensemble, by their :func:`pack_key`, in grid order."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(pack_key(cell), []).append(cell)
+    return groups
+
+
 def pack_cells(cells, max_members=MAX_MEMBERS, workers: int = 1,
                memory: int | None = None) -> list[Pack]:
     """Group the cells that can share an ensemble into packs of at most ``max_members``
@@ -68,11 +76,8 @@ def pack_cells(cells, max_members=MAX_MEMBERS, workers: int = 1,
     estimated memory (:mod:`plasticity_sim.sizing`) stays within ``memory`` bytes (None: no
     limit); then, while there are fewer packs than ``workers``, split the largest in two.
     Order: first cell first."""
-    groups: dict[str, list[Cell]] = {}
-    for cell in cells:
-        groups.setdefault(pack_key(cell), []).append(cell)
     packs: list[list[Cell]] = []
-    for group in groups.values():
+    for group in group_cells(cells).values():
         cap = max_members(group[0]) if callable(max_members) else max_members
         current: list[Cell] = []
         for cell in group:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ParameterError
+from .errors import ParameterError, require_int
 
 #: population-sized tensors alive at once in one step (rates, drives, derivatives, errors,
 #: updates' factors); measured on bp, dfa and CLAPP (benchmarks/bench_packing.py)
@@ -111,6 +111,17 @@ def _cgroup_limit() -> int | None:
 #: members per packed ensemble by default: on CPU the gain levels off there
 #: (benchmarks/bench_torch_engine.py, bench_packing.py); a sweep's ``"auto"`` measures it
 MAX_MEMBERS = 16
+def check_members_cap(max_members, scheduler=None):
+    """A sweep's member cap: a positive integer, or "auto" (measured here: not with a
+    cluster's scheduler, whose workers are elsewhere)."""
+    if max_members != "auto":
+        return require_int("max_members", max_members, minimum=1)
+    if scheduler:
+        raise ParameterError("max_members", "'auto' measures this machine, not a cluster's "
+                             "workers: with --scheduler give a number")
+    return max_members
+
+
 #: ensemble sizes a throughput curve tries (members)
 CURVE_SIZES = (1, 2, 4, 8, 16, 32, 64)
 #: a larger ensemble is worth it when it raises presentations/s by at least this factor

@@ -32,7 +32,7 @@ from .experiment import Cell, Experiment
 from .io import write_dataset
 from .packing import Pack, pack_cells, split
 from .provenance import global_attrs
-from .sizing import MAX_MEMBERS, available_bytes
+from .sizing import MAX_MEMBERS, available_bytes, check_members_cap
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
@@ -227,14 +227,11 @@ def measured_cap(cells, echo=print, local: bool = True):
     """The member cap of each kind of pack, from a throughput curve measured here for the
     first cell of every group that packs (:mod:`plasticity_sim.sizing`), said as it is
     chosen. ``local``: the workers are this machine's processes, one CPU thread each."""
-    from .packing import pack_key
+    from .packing import group_cells, pack_key
     from .sizing import members_for, throughput_curve
 
-    groups: dict[str, list] = {}
-    for cell in cells:
-        groups.setdefault(pack_key(cell), []).append(cell)
     caps: dict[str, int] = {}
-    for key, group in groups.items():
+    for key, group in group_cells(cells).items():
         first = group[0]
         if len(group) == 1:  # nothing to pack with
             caps[key] = len(first.run["seeds"])
@@ -273,12 +270,19 @@ def finished_sample(files: dict, most: int = 200) -> list:
     return sorted(paths, key=lambda p: p.stat().st_mtime)[-most:]
 
 
+def _packs(todo, cap, workers: int, pack: bool = True, local: bool = True):
+    """The ensembles the cells run as, and the memory each may take: a worker's share of
+    this machine (None for a cluster's workers, which check their own)."""
+    memory = available_bytes(todo[0].run["device"]) // workers if local else None
+    return (pack_cells(todo, cap, workers, memory) if pack else [Pack((c,)) for c in todo]), memory
+
+
 def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_workers=None,
             pack: bool = True, max_members: int | str = MAX_MEMBERS, echo=print) -> dict:
     """What ``run_sweep`` would run, without running it: the cells not on disk, how they
     pack, and their cost in presentations and in hours on this machine (presentations/s of
     each kind of pack measured here, one CPU thread per worker). Returns the figures."""
-    from .cost import kind
+    from .cost import kind, presentations
     from .packing import pack_key
     from .sizing import throughput_curve
 
@@ -292,8 +296,7 @@ def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_worker
     if not todo:
         return {"cells": 0}
     cap = MAX_MEMBERS if max_members == "auto" else max_members  # auto: decided when it runs
-    memory = available_bytes(todo[0].run["device"]) // workers
-    packs = pack_cells(todo, cap, workers, memory) if pack else [Pack((c,)) for c in todo]
+    packs, _ = _packs(todo, cap, workers, pack)
     sizes = sorted({p.members for p in packs})
     echo(f"{len(packs)} ensembles of {sizes[0]}"
          + (f"-{sizes[-1]}" if len(sizes) > 1 else "") + f" members on {workers} workers")
@@ -313,9 +316,9 @@ def dry_run(experiment: Experiment, out_dir: str | Path, *, cells=None, n_worker
                     raise ParameterError("max_members", f"an ensemble of {p.members} members of "
                                          f"{first.model.name} does not fit this machine's memory")
                 rates[key] = curve[p.members]
-            epochs = cost.epochs.get(kind(first))
-            for i, n in enumerate((first.model.training.epochs, epochs or first.model.training.epochs)):
-                seconds[i] += sum(len(c.run["seeds"]) * c.P for c in p.cells) * n / rates[key]
+            cap_epochs = first.model.training.epochs
+            for i, n in enumerate((cap_epochs, cost.epochs.get(kind(first), cap_epochs))):
+                seconds[i] += sum(presentations(c, n) for c in p.cells) / rates[key]
     at_cap, typical = (s / 3600 / min(workers, len(packs)) for s in seconds)
     echo(f"on this machine: at most {at_cap:.2g} h, about {typical:.2g} h with {workers} "
          "workers (training steps measured here; evaluation and probes not counted)")
@@ -338,11 +341,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
     (:func:`plasticity_sim.sizing.throughput_curve`). The cell files are the same either
     way. A pack of one cell runs through ``cell_fn``.
     """
-    if max_members != "auto":
-        require_int("max_members", max_members, minimum=1)
-    elif scheduler:
-        raise ParameterError("max_members", "'auto' measures this machine, not a cluster's "
-                             "workers: with --scheduler give a number")
+    check_members_cap(max_members, scheduler)
     from dask.distributed import Client, LocalCluster, as_completed
 
     if n_workers is not None:
@@ -388,12 +387,9 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                                          dashboard_address=":0"))  # any free port
         try:
             workers = len(client.nthreads()) or 1
-            # a worker's share of this machine (a remote cluster's workers check their own)
-            memory = available_bytes(todo[0].run["device"]) // workers if not scheduler else None
             cap = measured_cap(todo, echo, local=not scheduler) \
                 if pack and max_members == "auto" else max_members
-            packs = pack_cells(todo, cap, workers, memory) if pack else \
-                [Pack((c,)) for c in todo]
+            packs, memory = _packs(todo, cap, workers, pack, local=not scheduler)
             if len(packs) < len(todo):
                 largest = max(p.members for p in packs)
                 most = "as measured" if callable(cap) else f"at most {cap}"

@@ -92,14 +92,7 @@ class Trainer:
         self.live = np.arange(self.E)
         self.plastic = self.net.plastic
         self.buffers = [torch.zeros_like(self.S[n]) for n in self.plastic]
-        self._lr_t = torch.as_tensor(self.lr, dtype=self.dtype, device=self.device)
-        # a readout with its own rate keeps it whatever a member's rate (packed members differ)
-        readout = model.training.readout_lr
-        readout_names = {f"s{self.net.depth}_w", f"s{self.net.depth}_bias"}
-        self._lr_factor = [torch.as_tensor(readout / self.lr, dtype=self.dtype, device=self.device)
-                           if readout is not None and n in readout_names else 1.0
-                           for n in self.plastic]
-        self._lr_factor_all = list(self._lr_factor)
+        self._set_rates()
         #: this epoch's rate is a * lr + b (Training.lr_at; constant: a = 1, b = 0)
         self.schedule = (1.0, 0.0)
         decay_biases = model.training.decay_biases
@@ -109,6 +102,17 @@ class Trainer:
     @property
     def E(self) -> int:
         return len(self.seeds)
+
+    def _set_rates(self):
+        """The live members' learning rates, and each plastic variable's factor on them: a
+        readout with its own rate keeps it whatever a member's rate (packed members differ)."""
+        lr = self.lr[self.live]
+        self._lr_t = torch.as_tensor(lr, dtype=self.dtype, device=self.device)
+        readout = self.model.training.readout_lr
+        readout_names = {f"s{self.net.depth}_w", f"s{self.net.depth}_bias"}
+        self._lr_factor = [torch.as_tensor(readout / lr, dtype=self.dtype, device=self.device)
+                           if readout is not None and n in readout_names else 1.0
+                           for n in self.plastic]
 
     def full(self, values, fill=np.nan) -> np.ndarray:
         """Per-member values of the live members as an (E, ...) array, ``fill`` for the others."""
@@ -138,11 +142,9 @@ class Trainer:
             items = store.items() if isinstance(store, dict) else enumerate(store)
             for key, t in list(items):
                 store[key] = t.index_select(0, keep)
-        self._lr_t = self._lr_t.index_select(0, keep)
-        self._lr_factor = [f.index_select(0, keep) if isinstance(f, torch.Tensor) else f
-                           for f in self._lr_factor]
         self.active = self.active.index_select(0, keep)
         self.live = self.live[~leaving]
+        self._set_rates()
 
     def restore(self):
         """Every member back in, those dropped with the state they had when they left."""
@@ -156,8 +158,7 @@ class Trainer:
                 store[name] = whole
         self.live = np.arange(self.E)
         self.active = torch.zeros(self.E, dtype=self.dtype, device=self.device)
-        self._lr_t = torch.as_tensor(self.lr, dtype=self.dtype, device=self.device)
-        self._lr_factor = list(self._lr_factor_all)
+        self._set_rates()
 
     # --- data ---------------------------------------------------------------------------------
     def encode(self, samples: list[Samples]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
