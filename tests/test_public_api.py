@@ -10,6 +10,7 @@ import torch
 
 import plasticity_sim as ps
 from plasticity_sim import ParameterError
+from tests.test_packing import NoFollower  # stopped members stay in, frozen
 
 
 
@@ -87,22 +88,9 @@ def test_a_bad_state_monitor_names_the_setting(kwargs, name):
 def test_a_state_monitor_averages_the_minibatch_and_blanks_stopped_members():
     model = ps.Model.for_rule("dfa", width=8, epochs=6, batch_size=8, patience=1)
 
-    class Frozen:  # a monitor that cannot follow members leaving: stopped ones stay, frozen
-        def start(self, *args):
-            pass
-
-        def wants(self, step):
-            return False
-
-        def observe(self, *args):
-            pass
-
-        def record(self, rec):
-            pass
-
     monitor = ps.StateMonitor("r", every=1, populations=[2], reduce="mean")
     rec = ps.train(model, grammar(), 48, [0, 1, 2], n_test=0, n_val=20, probes=False,
-                   quiet=True, monitors=[monitor, Frozen()], lr=[0.005, 5.0, 0.005],
+                   quiet=True, monitors=[monitor, NoFollower()], lr=[0.005, 5.0, 0.005],
                    on_divergence="mask")
     ds = rec.to_dataset()
     trainer = ps.Trainer(model, grammar(), [0, 1, 2], lr=[0.005, 5.0, 0.005])
