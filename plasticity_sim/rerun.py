@@ -45,8 +45,14 @@ def rerun_train(ds: xr.Dataset, out, *, quiet: bool = False, device: str | None 
                                 ("alignment_every", "plasticity_every", "terms", "terms_every")
                                 if key in analysis})
     requested = config["requested"]
-    return run_and_write(Model.from_dict(config["model"]), Grammar(**config["grammar"]),
-                         requested["P"], config["seeds"], out, n_val=requested["n_val"],
+    data, P = Grammar(**config["grammar"]), requested.get("P")
+    if "stream" in requested:  # a stream is fixed by its kind, parameters and grammar
+        from .rhm import make_stream
+
+        spec = dict(requested["stream"])
+        data = make_stream(spec.pop("kind"), data, **spec)
+    return run_and_write(Model.from_dict(config["model"]), data, P, config["seeds"], out,
+                         n_val=requested["n_val"],
                          n_test=requested["n_test"], evaluator=config["evaluator"],
                          lr=config["lr"], epochs=config["epochs"], dtype=config["dtype"],
                          device=device or config["device"],

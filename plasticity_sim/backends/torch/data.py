@@ -20,7 +20,7 @@ import torch
 
 from ...errors import ParameterError
 from ...rhm import Grammar, Samples, epoch_stream, fixation_stream, sample, view_stream
-from ...rhm.streams import epoch_rows
+from ...rhm.streams import Stream, epoch_rows
 from .expressions import _blocks
 
 
@@ -40,18 +40,33 @@ class Batch:
 
 
 class TrainingData:
-    """Streams, encodings, validation and test sets of an ensemble for one model and P.
+    """Streams, encodings, validation and test sets of an ensemble for one model and P, or
+    for one given stream that every member is shown (``stream``; P is then the number of
+    inputs the stream shows, and the data has the stream's epochs).
 
     With fewer distinct inputs left than asked for, validation gets at most half of those
     not shown and test the rest (``n_val`` and ``n_test`` say what was drawn; a warning gives
     the numbers). With pairs, P is rounded down to whole trees (``P`` says what was used;
     a warning too)."""
 
-    def __init__(self, trainer, P: int, n_test: int, n_val: int = 0):
+    def __init__(self, trainer, P: int | None, n_test: int, n_val: int = 0,
+                 stream: Stream | None = None):
         model, g = trainer.model, trainer.grammar
         self.trainer = trainer
         self.pairing = model.pairing
-        arch = trainer.net.arch
+        #: the one stream every member is shown (``stream=``), or None: each member's own
+        self.fixed = stream
+        #: epochs the data has (None: as many as asked for)
+        self.epochs = None
+        if stream is not None:
+            self._use_stream(stream)
+        else:
+            self._draw_streams(P)
+        self._held_out(n_test, n_val)
+
+    def _draw_streams(self, P: int):
+        g, arch = self.trainer.grammar, self.trainer.net.arch
+        trainer = self.trainer
         per_tree = self.pairing.inputs_per_tree(g, arch)
         self.n_trees = P // per_tree
         if self.n_trees < 1:
@@ -70,6 +85,19 @@ class TrainingData:
             warnings.warn(f"P = {P} is not a multiple of the {per_tree} inputs per tree with "
                           f"pairs = {self.pairing.scheme!r}; training on P = {self.P}",
                           stacklevel=2)
+
+    def _use_stream(self, stream: Stream):
+        """Every member is shown ``stream``, epoch by epoch, in its order."""
+        check_stream(stream, self.pairing, self.trainer.grammar)
+        self.n_trees = int(stream.params["P"])
+        self.view_levels = None
+        self.streams = [stream] * self.trainer.E
+        self.epochs = int(stream.epoch.max()) + 1
+        self.P = len(stream.pool)  # every input the stream shows, views and redraws included
+
+    def _held_out(self, n_test: int, n_val: int):
+        """Validation and test sets of every member, disjoint from what it is shown."""
+        trainer, g = self.trainer, self.trainer.grammar
         left = max(g.n_inputs - self.P, 0)
         if n_test and not left:
             raise ParameterError("n_test", f"no inputs are left for a test set: P = {self.P} "
@@ -93,7 +121,8 @@ class TrainingData:
                       for s, pool, v in zip(trainer.seeds, pools,
                                             self.vals or [None] * trainer.E)] if self.n_test else []
         self.x, self.t, self.y = trainer.encode(pools)
-        self.per_epoch = len(self.streams[0])
+        self.per_epoch = int((self.fixed.epoch == 0).sum()) if self.fixed is not None \
+            else len(self.streams[0])
         self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
     def stream(self, seed: int, epochs: int = 1, k: int | None = None, tag: str = ""):
@@ -127,6 +156,15 @@ class TrainingData:
         """(order, partner) of an epoch per member; with views of several levels, partner
         is (E, presentations, levels): rows of :meth:`all_inputs`."""
         as_t = lambda a: torch.as_tensor(np.stack(a), device=self.trainer.device)  # noqa: E731
+        if self.fixed is not None:
+            if epoch >= self.epochs:
+                raise ParameterError("epochs", f"the stream has {self.epochs} epochs; asked for "
+                                     f"epoch {epoch}")
+            shown = self.fixed.epoch == epoch
+            order = as_t([self.fixed.order[shown]] * self.trainer.E)
+            partner = None if self.fixed.partner is None else \
+                as_t([self.fixed.partner[shown]] * self.trainer.E)
+            return order, partner
         if self.view_levels:
             rows = [[epoch_rows(st, epoch) for st in streams] for streams in self.level_streams]
             order = as_t([r[0][0] for r in rows])
@@ -183,3 +221,24 @@ class TrainingData:
         sign[:, :B] = 1
         repeat = lambda a: _blocks(a, copies, roll=False)  # noqa: E731
         return Batch(repeat(x), repeat(t), y, xc, sign, copies, first=start)
+
+
+def check_stream(stream: Stream, pairing, grammar: Grammar) -> None:
+    """A stream fits a model's pairing: its kind, level and fixation length are the model's."""
+    if not isinstance(stream, Stream):
+        raise ParameterError("stream", f"must be a Stream (plasticity_sim.rhm); got "
+                             f"{type(stream).__name__}")
+    scheme = pairing.scheme
+    kind = {None: "epochs", "siblings": "epochs"}.get(scheme, scheme)
+    if stream.kind != kind:
+        raise ParameterError("stream", f"the model's pairs = {scheme!r} takes a {kind!r} stream; "
+                             f"got a {stream.kind!r} stream")
+    if scheme == "views" and pairing.per_layer:
+        raise ParameterError("stream", "views of one level per layer need one stream per level: "
+                             "train from the grammar and P, or give the model one k")
+    if scheme in ("views", "fixations") and stream.params["k"] != pairing.level(grammar):
+        raise ParameterError("k", f"the stream's views keep levels <= {stream.params['k']}, the "
+                             f"model's pairing k = {pairing.level(grammar)}: make them equal")
+    if scheme == "fixations" and stream.params["T"] != pairing.T:
+        raise ParameterError("T", f"the stream fixates each tree {stream.params['T']} times, the "
+                             f"model's pairing T = {pairing.T}: make them equal")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ...errors import DivergenceError, ParameterError, require_int
 from ...model import Model
 from ...recording import Recording
-from ...rhm import Grammar, Samples, one_hot
+from ...rhm import Grammar, Samples, Stream, one_hot
 from ...sizing import check_fits, estimate_bytes
 from ...stopping import Stopping
 from .allocator import keep_freed_memory
@@ -266,12 +266,22 @@ class Trainer:
         return (correct / n).cpu().numpy(), (total / n).cpu().numpy()
 
 
-def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_test: int = MAX_TEST,
+def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
+          seeds: Sequence[int] = (0,), *, n_test: int = MAX_TEST,
           n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
           on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
           representation_samples: int = 0, record_weights: bool = False) -> Recording:
     """Train an ensemble (one member per seed) on P training inputs under the protocol.
+
+    ``grammar`` is the grammar each member draws its own data from (seeded by its seed), or
+    a :class:`~plasticity_sim.rhm.Stream` that every member is shown, in its order, for at
+    most its epochs (P is then the number of inputs the stream shows; leave P out). With a
+    stream the seeds draw the initial weights and each member's validation and test sets,
+    which exclude everything the stream shows; its kind must be the model's pairing
+    (``epochs`` without pairs or with siblings, ``views`` with one k, ``fixations`` with
+    the model's k and T). A stream replays exactly what a Brian2 run or another script was
+    shown.
 
     Each member has three disjoint sets: its P training inputs (P counts every input shown:
     with views, P/2 trees and their views; with fixations, P/T trees and their redraws), a
@@ -303,9 +313,19 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     for name, n in (("sensitivity_samples", sensitivity_samples),
                     ("representation_samples", representation_samples)):
         require_int(name, n, minimum=0)  # now, not after training
+    stream = grammar if isinstance(grammar, Stream) else None
+    if stream is not None:
+        if P is not None:
+            raise ParameterError("P", "a stream sets what is shown: leave P out (it is the "
+                                 f"number of inputs the stream shows, {len(stream.pool)})")
+        grammar = stream.grammar
+    elif not isinstance(grammar, Grammar):
+        raise ParameterError("grammar", f"must be a Grammar or a Stream; got {type(grammar).__name__}")
+    elif P is None:
+        raise ParameterError("P", "give the number of training inputs (or train on a Stream)")
     trainer = Trainer(model, grammar, seeds, lr=lr, dtype=dtype, device=device)
     model = trainer.model
-    P = require_int("P", P, minimum=1)
+    P = len(stream.pool) if stream is not None else require_int("P", P, minimum=1)
     n_test = require_int("n_test", n_test, minimum=0)
     n_val = require_int("n_val", n_val, minimum=0)
     for name, n in (("n_test", n_test), ("n_val", n_val)):
@@ -319,7 +339,11 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
     check_fits(estimate_bytes(model, grammar, P, trainer.E, n_val=n_val, n_test=n_test,
                               probes=probes, dtype=dtype), trainer.device,
                f"training {trainer.E} members at P = {P}")
-    data = TrainingData(trainer, P, n_test, n_val)
+    data = TrainingData(trainer, P, n_test, n_val, stream=stream)
+    if data.epochs is not None:  # a stream's epochs are all there is
+        if epochs is not None and epochs > data.epochs:
+            raise ParameterError("epochs", f"the stream has {data.epochs} epochs; got {epochs}")
+        settings = dataclasses.replace(settings, epochs=min(settings.epochs, data.epochs))
     val = trainer.encode(data.vals) if data.n_val else None
 
     E, batch_size, cap = trainer.E, settings.batch_size, settings.epochs
@@ -331,7 +355,10 @@ def train(model: Model, grammar: Grammar, P: int, seeds: Sequence[int], *, n_tes
         monitor.start(trainer, cap, data.per_epoch)
     rec = _recording(model, grammar, trainer, data, settings, evaluator)
     # what a rerun needs beyond the model and the grammar (``plasticity-sim rerun``)
-    rec.config.update(requested={"P": P, "n_val": n_val, "n_test": n_test},
+    requested = {"n_val": n_val, "n_test": n_test}
+    requested.update({"stream": {"kind": stream.kind, **stream.params}} if stream is not None
+                     else {"P": P})
+    rec.config.update(requested=requested,
                       dtype=rec.attrs["dtype"], device=rec.attrs["device"],
                       on_divergence=on_divergence,
                       analysis={"probes": probes, "sensitivity_samples": sensitivity_samples,
