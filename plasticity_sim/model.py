@@ -226,6 +226,7 @@ class Pairing:
 
     @property
     def per_layer(self) -> bool:
+        """Whether each hidden layer has its own view level (``k`` a list or ``"layer"``)."""
         return isinstance(self.k, tuple) or self.k == "layer"
 
     @property
@@ -282,6 +283,11 @@ class Pairing:
 
 @dataclass(frozen=True)
 class Model:
+    """What to train: a rule on an architecture (``arch`` cnn, lcn or fc; ``width`` channels
+    per hidden layer; ``depth`` hidden layers, default L), its neurons, training settings
+    and pairing. ``Model.for_rule("dfa", width=64, lr=0.01)`` takes any setting by name;
+    ``Model.from_toml(path)`` reads a model file (docs/training.md)."""
+
     rule: Rule
     arch: str = "cnn"
     width: int = 128
@@ -330,6 +336,7 @@ class Model:
         return self.replace(**changes) if changes else self
 
     def architecture(self, grammar: Grammar) -> Architecture:
+        """The network's populations and projections for ``grammar``'s inputs and classes."""
         return build_architecture(self.arch, grammar.v, grammar.s, grammar.L, grammar.n_classes,
                                   self.width, self.depth, self.bias)
 
@@ -373,6 +380,7 @@ class Model:
         return cls(rule=rule, pairing=Pairing(scheme=scheme)).replace(scheme=scheme, **settings)
 
     def to_dict(self) -> dict:
+        """The model as plain data (what a model file and a recording's ``config`` hold)."""
         return {"name": self.name, "model": {"rule": self.rule.name, "arch": self.arch,
                                              "width": self.width, "depth": self.depth,
                                              "bias": self.bias, "loss": self.loss},
@@ -382,6 +390,8 @@ class Model:
 
     @classmethod
     def from_dict(cls, spec: dict) -> "Model":
+        """A model from :meth:`to_dict`'s form or a model file's tables; unknown sections are
+        refused."""
         sections = {"name", "model", "neuron", "training", "pairs", "rule"}
         if set(spec) - sections:
             raise ParameterError("model file", f"unknown sections {sorted(set(spec) - sections)}; "
@@ -405,6 +415,7 @@ class Model:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Model":
+        """A model from a TOML model file (``models/*.toml``)."""
         from .io import read_toml
 
         return cls.from_dict(read_toml(path, "model"))

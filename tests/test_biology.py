@@ -53,18 +53,18 @@ def test_batch_statistics_are_not_traces_in_time():
 
 def test_a_deliberately_non_local_user_rule_is_flagged():
     # a "DFA" whose direct signal is routed instead through the transposed forward weights
-    sneaky = Rule("sneaky", "", DFA.hidden, DFA.output, DFA.update,
-                  [Pathway("fb", "transpose", "0.5 * w * delta_post")])
+    sneaky = Rule("sneaky", hidden=DFA.hidden, output=DFA.output, update=DFA.update,
+                  pathways=[Pathway("fb", "transpose", "0.5 * w * delta_post")])
     c = rule_card(sneaky)
     assert c.weight_transport and not c.spatially_local
-    honest = Rule("honest", "", DFA.hidden, DFA.output, DFA.update,
-                  [Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn"})])
+    honest = Rule("honest", hidden=DFA.hidden, output=DFA.output, update=DFA.update,
+                  pathways=[Pathway("fb", "transpose", "b * delta_post", synapses={"b": "randn"})])
     assert not rule_card(honest).weight_transport
-    signs = Rule("signs", "", DFA.hidden, DFA.output, DFA.update,
-                 [Pathway("fb", "transpose", "sign(w) * delta_post")])
+    signs = Rule("signs", hidden=DFA.hidden, output=DFA.output, update=DFA.update,
+                 pathways=[Pathway("fb", "transpose", "sign(w) * delta_post")])
     assert rule_card(signs).sign_transport and not rule_card(signs).weight_transport
-    both = Rule("both", "", DFA.hidden, DFA.output, DFA.update,
-                [Pathway("fb", "transpose", "w * sign(w) * delta_post")])   # |w| travels too
+    both = Rule("both", hidden=DFA.hidden, output=DFA.output, update=DFA.update,
+                pathways=[Pathway("fb", "transpose", "w * sign(w) * delta_post")])   # |w| travels too
     assert rule_card(both).weight_transport and not rule_card(both).sign_transport
 
 

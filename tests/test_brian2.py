@@ -77,8 +77,8 @@ def test_a_synaptic_variable_whose_name_holds_an_underscore_reaches_brian2():
     b_fb and its feedback stayed at zero."""
     from plasticity_sim.rules import DFA
 
-    rule = Rule("dfa_underscored", "", DFA.hidden, DFA.output, DFA.update,
-                [Pathway("fb", "direct", "b_fb * err_pre", synapses={"b_fb": "randn / sqrt(fan_in)"})])
+    rule = Rule("dfa_underscored", hidden=DFA.hidden, output=DFA.output, update=DFA.update,
+                pathways=[Pathway("fb", "direct", "b_fb * err_pre", synapses={"b_fb": "randn / sqrt(fan_in)"})])
     result = check(Model.for_rule(rule, arch="fc", width=5, lr=0.05), G2)
     names = {d.name for d in result.differences}
     assert "d1_fb_b_fb" in names and "s0_w" in names
@@ -232,7 +232,7 @@ def test_a_run_that_diverges_in_both_engines_is_compared_up_to_the_divergence(mo
 def test_a_reduction_outside_a_hidden_equation_is_one_clear_error_in_brian2():
     from plasticity_sim.rules import OJA
 
-    rule = Rule("hebb_state", "", "", "delta = err : 1", "r_post * r_pre - theta_post * w",
+    rule = Rule("hebb_state", hidden="", output="delta = err : 1", update="r_post * r_pre - theta_post * w",
                 family="hebbian", state="theta = theta + eps * (layer_mean(r**2) - theta) : 1",
                 state_init={"theta": 1.0}, params={"eps": 0.1}, readout_update=OJA.readout_update)
     with pytest.raises(ParameterError, match=r"equations: layer_mean\(r \*\* 2\) in .*hidden population"):

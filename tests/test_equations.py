@@ -120,6 +120,7 @@ def test_every_evaluator_knows_every_function_and_computes_it_alike():
         expected = (torch_of.get(name) or eval(FUNC_SOURCE[name]))(t).numpy()
         got = numpy_fn(t.numpy(), -1.0, 1.0) if name == "clip" else numpy_fn(t.numpy())
         np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=name)
-    rule = Rule("trig", "", "", "delta = err : 1", "sin(r_post) * floor(r_pre) + cos(w) * ceil(w)")
+    rule = Rule("trig", hidden="", output="delta = err : 1",
+                update="sin(r_post) * floor(r_pre) + cos(w) * ceil(w)")
     dw = synapse_update(rule, r_pre=2.5, a_post=1.0, w=0.3)
     assert float(dw) == pytest.approx(np.sin(1.0) * 2 + np.cos(0.3) * 1)

@@ -74,7 +74,7 @@ def test_rules_whose_update_cannot_run_are_refused_when_compiled(update, message
     from plasticity_sim.backends.torch.codegen import CompiledNetwork
     from plasticity_sim.rules import Rule
 
-    rule = Rule("bad", "", BP.hidden, BP.output, update, BP.pathways)
+    rule = Rule("bad", hidden=BP.hidden, output=BP.output, update=update, pathways=BP.pathways)
     with pytest.raises(ParameterError, match=message):
         CompiledNetwork(Model(rule=rule).architecture(G), rule, Model(rule=rule).neuron)
 

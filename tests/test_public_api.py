@@ -107,3 +107,33 @@ def test_a_state_monitor_averages_the_minibatch_and_blanks_stopped_members():
     after = ds.state_presentation.values >= stopped[first] * 48
     assert np.isnan(ds.state_r_p2.values[first][after]).all()
     assert np.isfinite(ds.state_r_p2.values[first][~after]).all()
+
+
+def test_a_rule_needs_no_summary_and_takes_its_equations_by_keyword():
+    rule = ps.Rule("hebb", hidden="", output="delta = err : 1", update="r_post * r_pre")
+    assert rule.summary == ""
+    assert ps.Rule.from_dict(rule.to_dict()) == rule
+    with pytest.raises(TypeError):  # positional equations would be read in the wrong slots
+        ps.Rule("hebb", "", "delta = err : 1", "r_post * r_pre")
+
+
+def test_every_public_class_and_function_is_documented():
+    import inspect
+
+    undocumented = []
+    for name in ps.__all__:
+        obj = getattr(ps, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        doc = obj.__doc__ or ""
+        if not doc.strip() or doc.startswith(f"{obj.__name__}("):  # a dataclass's own signature
+            undocumented.append(name)
+        if inspect.isclass(obj):  # its own public methods and properties
+            for attr, member in vars(obj).items():
+                if attr.startswith("_"):
+                    continue
+                member = member.fget if isinstance(member, property) else member
+                member = getattr(member, "__func__", member)
+                if inspect.isfunction(member) and not member.__doc__:
+                    undocumented.append(f"{name}.{attr}")
+    assert not undocumented, f"without a docstring: {undocumented}"

@@ -94,8 +94,8 @@ def test_dfa_delivers_B_times_the_output_error():
 def test_feedback_alignment_started_symmetric_is_backprop_on_the_first_step():
     from plasticity_sim.rules import FA, Pathway, Rule
 
-    symmetric = Rule("fa_sym", "FA with B = W at start", FA.hidden, FA.output, FA.update,
-                     [Pathway("fb", "transpose", "b * delta_post", synapses={"b": "w"})])
+    symmetric = Rule("fa_sym", summary="FA with B = W at start", hidden=FA.hidden, output=FA.output,
+                     update=FA.update, pathways=[Pathway("fb", "transpose", "b * delta_post", synapses={"b": "w"})])
     fa, bp = Trainer(small(symmetric), G, [2], dtype="float64"), Trainer(small("bp"), G, [2],
                                                                           dtype="float64")
     x, t, _ = fa.encode([sample(G, 8, seed=0)])

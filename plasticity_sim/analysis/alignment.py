@@ -39,6 +39,7 @@ class AlignmentMonitor:
         return {"alignment_every": self.every}
 
     def start(self, trainer, epochs: int, per_epoch: int):
+        """Called once before training: the trainer, the epoch cap and presentations per epoch."""
         from ..backends.torch.codegen import CompiledNetwork
 
         self.per_epoch = per_epoch  # presentations per epoch (P, or fewer trees with pairs)
@@ -51,9 +52,13 @@ class AlignmentMonitor:
         self.presentations, self.updates, self.signals = [], [], []
 
     def wants(self, step: int) -> bool:
+        """Whether the monitor observes training step ``step`` (the engine then keeps the
+        step's state)."""
         return step % self.every == 0
 
     def observe(self, trainer, step, presentation, x, t, U, state):
+        """One observation: the step's batch, its updates ``U`` and the generated code's state,
+        before the update."""
         U_bp, _, state_bp = self.bp.compute(trainer.S, x, t, True)
         frozen = ~trainer.active.bool().cpu().numpy()  # a stopped network has nothing to align
         full = trainer.full  # one value per member, NaN for those out of the computation
@@ -73,6 +78,7 @@ class AlignmentMonitor:
             self.signals.append(per_layer)
 
     def record(self, rec):
+        """Add what was observed to the Recording."""
         if not self.presentations:
             return
         rec.coord("checkpoint", np.arange(len(self.presentations)), "checkpoint")

@@ -23,6 +23,10 @@ REDUCTIONS = ("first", "mean")
 
 
 class StateMonitor:
+    """Records ``variables`` (a name or a list) of ``populations`` (default: every one that
+    has them) every ``every`` training steps; ``reduce`` is ``"first"`` (the step's first
+    presentation) or ``"mean"`` (the minibatch mean). Pass it to ``train(monitors=[...])``."""
+
     follows_members = True  # stopped members leaving the computation keep their rows (NaN)
 
     def __init__(self, variables="r", every: int = 100, populations=None, reduce: str = "first"):
@@ -37,6 +41,7 @@ class StateMonitor:
         self.reduce = reduce
 
     def start(self, trainer, epochs: int, per_epoch: int):
+        """Called once before training: checks the populations against the network."""
         shapes = trainer.net.arch.population_shapes
         chosen = range(len(shapes)) if self.populations is None else self.populations
         bad = [p for p in chosen if p >= len(shapes)]
@@ -48,9 +53,11 @@ class StateMonitor:
         self._checked = False
 
     def wants(self, step: int) -> bool:
+        """Whether the monitor records training step ``step``."""
         return step % self.every == 0
 
     def observe(self, trainer, step, presentation, x, t, U, state):
+        """Record the chosen variables of the step's first presentation (or the minibatch mean)."""
         if state is None:
             return
         if not self._checked:  # the first observation says which names exist
@@ -77,6 +84,8 @@ class StateMonitor:
         self.rows.append(row)
 
     def record(self, rec):
+        """Add the records to the Recording: ``state_<var>_p<population>`` (seed, state_step,
+        position, unit)."""
         if not self.rows:
             return
         rec.coord("state_step", np.asarray(self.steps), "training step of a StateMonitor record")

@@ -36,4 +36,5 @@ class NeuronModel:
 
     @property
     def act(self):
+        """The activation function f and its derivative."""
         return get_activation(self.activation)

@@ -90,6 +90,7 @@ class Grammar:
 
     @property
     def n_positions(self) -> int:
+        """Input positions (tokens) of a tree: s**L."""
         return self.s**self.L
 
     @property
@@ -119,10 +120,13 @@ class Grammar:
 
     @property
     def index_fits_int64(self) -> bool:
+        """Whether every input's index fits an int64 (exact sampling without replacement needs
+        it)."""
         return self.n_inputs - 1 <= INT64_MAX
 
     @property
     def params(self) -> dict:
+        """The parameters that define the grammar: ``Grammar(**g.params) == g``."""
         return dict(v=self.v, n_classes=self.n_classes, m=self.m, s=self.s, L=self.L, seed=self.seed)
 
     # --- trees -----------------------------------------------------------------------------

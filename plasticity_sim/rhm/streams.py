@@ -35,6 +35,10 @@ STREAM_PARAMS = ("P", "epochs", "sample_seed", "stream_seed", "k", "T", "fresh")
 
 @dataclass(frozen=True, eq=False)
 class Stream:
+    """An exact sequence of presentations (module docstring): a pool of trees and, per
+    presentation, the pool row shown. Build one with :func:`epoch_stream`,
+    :func:`view_stream` or :func:`fixation_stream`; both engines replay it."""
+
     kind: str
     pool: Samples
     order: np.ndarray      # (presentation,) pool row shown
@@ -46,6 +50,7 @@ class Stream:
 
     @property
     def grammar(self) -> Grammar:
+        """The grammar the stream's trees come from."""
         return self.pool.grammar
 
     def __len__(self) -> int:
@@ -56,16 +61,19 @@ class Stream:
         return self.pool.take(self.order[which])
 
     def partners(self, which=slice(None)) -> Samples:
+        """The views paired with the selected presentations (``views`` streams only)."""
         if self.partner is None:
             raise ParameterError("kind", f"only a 'views' stream has partners; this is '{self.kind}'")
         return self.pool.take(self.partner[which])
 
     @property
     def tokens(self) -> np.ndarray:
+        """Tokens of every presentation, (presentation, position)."""
         return self.pool.tokens[self.order]
 
     @property
     def labels(self) -> np.ndarray:
+        """Class label of every presentation."""
         return self.pool.labels[self.order]
 
     def batches(self, batch_size: int):
@@ -75,6 +83,8 @@ class Stream:
             yield slice(start, min(start + batch_size, len(self)))
 
     def equals(self, other: "Stream") -> bool:
+        """Whether two streams present the same inputs in the same order (kind, grammar, pool,
+        order, pairs)."""
         same = [np.array_equal(getattr(self, n), getattr(other, n))
                 for n in ("order", "example", "epoch", "saccade")]
         same.append((self.partner is None) == (other.partner is None) and
@@ -85,6 +95,8 @@ class Stream:
 
     # --- Dataset round trip ----------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
+        """The stream as an xarray Dataset (pool, grammar and per-presentation arrays), for
+        netCDF."""
         ds = xr.merge([samples_to_dataset(self.pool), grammar_to_dataset(self.grammar)],
                       combine_attrs="override")
         pres = {
@@ -104,6 +116,7 @@ class Stream:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> "Stream":
+        """The stream a :meth:`to_dataset` Dataset holds."""
         kind = str(ds.attrs.get("kind"))
         if kind not in KINDS:
             raise ParameterError("dataset", f"is not a stream Dataset (attrs kind={kind!r})")

@@ -28,6 +28,7 @@ def is_library_rule(rule: Rule) -> bool:
 
 
 def get_rule(name: str) -> Rule:
+    """The library rule (or a registered user rule) called ``name``."""
     if name not in RULES:
         raise ParameterError("rule", f"must be one of {', '.join(RULES)}; got {name!r}")
     return RULES[name]

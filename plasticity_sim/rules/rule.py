@@ -36,7 +36,7 @@ Pathway routes, in Brian2 terms (a summed variable on a Synapses object):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from ..errors import ParameterError
 from .equations import FUNCTIONS, POPULATION_CONSTANTS, names_in, parse_equations, parse_expression
@@ -98,16 +98,25 @@ class Pathway:
 
     @property
     def plastic_variable(self) -> str | None:
+        """The synaptic variable the pathway's ``update`` changes (its first), or None if it is
+        fixed."""
         return next(iter(self.synapses)) if self.update is not None else None
 
 
 @dataclass(frozen=True)
 class Rule:
+    """A learning rule as equations: ``Rule(name, hidden=..., output=..., update=...)``.
+    Everything after the name is a keyword; only ``hidden``, ``output`` and ``update`` are
+    required. What each field means and when it is evaluated: the docstring of
+    :mod:`plasticity_sim.rules.rule` and docs/rules.md."""
+
     name: str
-    summary: str
+    _: KW_ONLY
     hidden: str
     output: str
     update: str
+    #: one line on what the rule is (rule cards and listings show it)
+    summary: str = ""
     pathways: tuple = ()
     readout_update: str | None = None
     params: dict = field(default_factory=dict)
@@ -151,14 +160,17 @@ class Rule:
 
     @property
     def hidden_equations(self):
+        """The ``hidden`` lines, parsed."""
         return parse_equations(self.hidden, where=f"rule {self.name!r} hidden")
 
     @property
     def output_equations(self):
+        """The ``output`` lines, parsed."""
         return parse_equations(self.output, where=f"rule {self.name!r} output")
 
     @property
     def state_equations(self):
+        """The ``state`` lines, parsed."""
         return parse_equations(self.state, where=f"rule {self.name!r} state")
 
     @property
@@ -192,6 +204,7 @@ class Rule:
         return any(name in names_in(eq.tree) for eq in self.hidden_equations + self.state_equations)
 
     def with_params(self, **params) -> "Rule":
+        """The same rule with some parameters changed (only parameters it has)."""
         unknown = set(params) - set(self.params)
         if unknown:
             raise ParameterError("params", f"rule {self.name!r} has no parameters {sorted(unknown)}; "
@@ -199,6 +212,7 @@ class Rule:
         return Rule(**{**self.to_kwargs(), "params": {**self.params, **params}})
 
     def to_kwargs(self) -> dict:
+        """The keyword arguments that rebuild the rule: ``Rule(**rule.to_kwargs()) == rule``."""
         return dict(name=self.name, summary=self.summary, hidden=self.hidden, output=self.output,
                     update=self.update, pathways=self.pathways, readout_update=self.readout_update,
                     params=dict(self.params), reference=self.reference, state=self.state,
@@ -206,6 +220,8 @@ class Rule:
                     third_factor=self.third_factor)
 
     def to_dict(self) -> dict:
+        """The rule as plain data (a model file's ``[rule]`` table), pathways at their defaults
+        left out."""
         out = self.to_kwargs()
         defaults = {"via": None, "update": None, "rate": "lr", "source": "output", "synapses": {}}
         out["pathways"] = [{k: v for k, v in p.__dict__.items() if defaults.get(k, 0) != v}
@@ -214,6 +230,8 @@ class Rule:
 
     @classmethod
     def from_dict(cls, spec: dict) -> "Rule":
+        """A rule from :meth:`to_dict`'s form or a model file's ``[rule]`` table; unknown
+        fields are refused."""
         spec = dict(spec)
         missing = [k for k in ("name", "hidden", "output", "update") if k not in spec]
         if missing:

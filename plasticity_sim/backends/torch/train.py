@@ -101,6 +101,7 @@ class Trainer:
 
     @property
     def E(self) -> int:
+        """Number of ensemble members (one per seed)."""
         return len(self.seeds)
 
     def _set_rates(self):
@@ -248,6 +249,8 @@ class Trainer:
         return direction
 
     def loss(self, logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The readout's loss per member and presentation, in nats (cross-entropy) or 0.5 x
+        squared error."""
         a, t = logits[:, :, 0], t[:, :, 0]  # (E,B,n_classes)
         if self.model.loss == "cross_entropy":
             return torch.logsumexp(a, dim=2) - (a * t).sum(dim=2)
