@@ -49,6 +49,9 @@ LOSSES = ("cross_entropy", "mse")
 HIDDEN_BUILTINS = {"a", "r"}
 PAIR_BUILTINS = {"a_ctx", "r_ctx", "positive"}
 OUTPUT_BUILTINS = {"a", "r", "p", "target", "err"}
+#: Rule fields added to the language after rules were first recorded, at their empty value:
+#: left out of ``to_dict`` so that recorded models (and the digests of cells) stay the same.
+LANGUAGE_ADDITIONS = {"broadcast": ""}
 #: Constants every synaptic expression and initializer may read.
 PROJECTION_CONSTANTS = {"fan_in", "fan_out", "pi"}
 
@@ -130,6 +133,11 @@ class Rule:
     #: the variable a slice experiment clamps as the third factor (default: the first
     #: dendritic pathway variable)
     third_factor: str | None = None
+    #: network-global variables: ``name = expression`` lines evaluated at the output after its
+    #: equations, one value per presentation (the output's variables only inside
+    #: ``layer_sum``/``layer_mean``), then broadcast to every hidden population and the output,
+    #: where equations read ``name`` and updates ``name_post`` (a reward, a neuromodulator)
+    broadcast: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "pathways", tuple(self.pathways))
@@ -153,6 +161,7 @@ class Rule:
                                      f"{p.via!r}, which the rule does not define")
         if self.family not in FAMILIES:
             raise ParameterError("family", f"rule {self.name!r}: must be one of {', '.join(FAMILIES)}")
+        self._check_broadcast(reserved)
         unknown = {eq.name for eq in self.state_equations} - set(self.state_init)
         if unknown:
             raise ParameterError("state_init", f"rule {self.name!r}: give initial values for "
@@ -169,9 +178,39 @@ class Rule:
         return parse_equations(self.output, where=f"rule {self.name!r} output")
 
     @property
+    def broadcast_equations(self):
+        """The ``broadcast`` lines, parsed."""
+        return parse_equations(self.broadcast, where=f"rule {self.name!r} broadcast")
+
+    @property
     def state_equations(self):
         """The ``state`` lines, parsed."""
         return parse_equations(self.state, where=f"rule {self.name!r} state")
+
+    def _check_broadcast(self, reserved: set):
+        """A broadcast variable is one value per presentation: outside a layer-wide reduction it
+        reads only parameters, constants and the broadcast variables defined above it."""
+        output = OUTPUT_BUILTINS | {eq.name for eq in self.output_equations}
+        taken = output | reserved | HIDDEN_BUILTINS | {eq.name for eq in self.hidden_equations}
+        taken |= {p.name for p in self.pathways} | {eq.name for eq in self.state_equations}
+        defined: set = set()
+        for eq in self.broadcast_equations:
+            where = f"rule {self.name!r} broadcast {eq.name!r}"
+            if eq.name in taken | set(self.params) | defined:
+                raise ParameterError("broadcast", f"{where}: the name is already a variable, "
+                                     "parameter or built-in")
+            loose = _outside_layer_reductions(eq.tree) - set(self.params) - defined
+            loose -= POPULATION_CONSTANTS | {"pi"}
+            if loose:
+                raise ParameterError("broadcast", f"{where}: reads {sorted(loose)} outside "
+                                     "layer_sum/layer_mean; a broadcast variable is one value per "
+                                     "presentation: reduce the output's variables over the layer")
+            inside = names_in(eq.tree) - set(self.params) - defined - POPULATION_CONSTANTS - {"pi"}
+            if inside - output:
+                raise ParameterError("broadcast", f"{where}: reads {sorted(inside - output)}, "
+                                     f"which the output population does not have; it has "
+                                     f"{sorted(output)}")
+            defined.add(eq.name)
 
     @property
     def synapse_variables(self) -> dict:
@@ -217,12 +256,15 @@ class Rule:
                     update=self.update, pathways=self.pathways, readout_update=self.readout_update,
                     params=dict(self.params), reference=self.reference, state=self.state,
                     state_init=dict(self.state_init), family=self.family,
-                    third_factor=self.third_factor)
+                    third_factor=self.third_factor, broadcast=self.broadcast)
 
     def to_dict(self) -> dict:
         """The rule as plain data (a model file's ``[rule]`` table), pathways at their defaults
         left out."""
         out = self.to_kwargs()
+        for name, empty in LANGUAGE_ADDITIONS.items():  # absent as before they existed
+            if out[name] == empty:
+                del out[name]
         defaults = {"via": None, "update": None, "rate": "lr", "source": "output", "synapses": {}}
         out["pathways"] = [{k: v for k, v in p.__dict__.items() if defaults.get(k, 0) != v}
                            for p in self.pathways]
@@ -237,7 +279,8 @@ class Rule:
         if missing:
             raise ParameterError("rule", f"a rule definition needs {missing}")
         known = {"name", "summary", "hidden", "output", "update", "readout_update", "params",
-                 "reference", "pathways", "state", "state_init", "family", "third_factor"}
+                 "reference", "pathways", "state", "state_init", "family", "third_factor",
+                 "broadcast"}
         if set(spec) - known:
             raise ParameterError("rule", f"unknown fields {sorted(set(spec) - known)}; "
                                  f"allowed: {sorted(known)}")
@@ -250,3 +293,15 @@ class Rule:
             except TypeError as err:
                 raise ParameterError("pathways", f"{p.get('name')}: {err}") from None
         return cls(summary=spec.pop("summary", ""), pathways=tuple(pathways), **spec)
+
+
+def _outside_layer_reductions(tree) -> set:
+    """Names an expression reads outside ``layer_sum``/``layer_mean``."""
+    import ast
+
+    if isinstance(tree, ast.Call) and tree.func.id in ("layer_sum", "layer_mean"):
+        return set()
+    if isinstance(tree, ast.Name):
+        return {tree.id}
+    children = tree.args if isinstance(tree, ast.Call) else list(ast.iter_child_nodes(tree))
+    return set().union(set(), *(_outside_layer_reductions(c) for c in children))

@@ -36,11 +36,12 @@ from ...errors import ParameterError
 from ...model import Model
 from ...network.projections import Conv, Dense, Local, Projection
 from ...rules.equations import names_in, parse_expression
-from ...rules.rule import HIDDEN_BUILTINS, PAIR_BUILTINS, Rule
+from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
 from .translate import Reduction, brian_expression, suffixed
 
 SCHEDULE = {"learn": 0, "state": 5, "monitor": 50, "latch": 60,
-            "drive": 10, "context": 20, "integrate": 30, "readout": 40, "signals": 100}
+            "drive": 10, "context": 20, "integrate": 30, "readout": 40, "broadcast": 45,
+            "signals": 100}
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Brian2Model:
         self.plans: dict[str, _SynapsePlan] = {}
         self.eq_reductions: dict[int, dict] = {}
         self._modulator_specs: dict[str, tuple] = {}  # modulator name -> (population, over)
+        self._translate_broadcast()
         self.groups = [self._input_group()] + [self._hidden_group(l) for l in range(1, self.out)]
         self.groups.append(self._output_group())
         self.modulators: dict[str, b2.NeuronGroup] = {}
@@ -149,6 +151,7 @@ class Brian2Model:
             lines += ["a_ctx : 1", "positive : 1 (shared)"]
         lines += [f"{p.name} : 1" for p in self.rule.pathways]
         lines += [f"{eq.name} : 1" for eq in self.rule.state_equations]
+        lines += self.broadcast_lines
         reductions: list[Reduction] = []
         self.eq_reductions[l] = {}
         for eq in self.rule.hidden_equations:
@@ -173,6 +176,7 @@ class Brian2Model:
         constants = self._population_constants(self.out)
         for eq in self.rule.output_equations:
             lines.append(f"{eq.name} = {brian_expression(eq.expr, self.act, constants)} : 1")
+        lines += self.broadcast_lines
         g = b2.NeuronGroup(self._size(self.out), "\n".join(lines), name=f"pop{self.out}",
                            namespace=self.namespace, dt=self.step)
         g.Z = 1
@@ -193,9 +197,46 @@ class Brian2Model:
             self.plans["softmax"] = _SynapsePlan(self.out, self.out, None,
                                                  ["Z_post = exp(a_pre) : 1 (summed)"],
                                                  {"Z_post": SCHEDULE["readout"] + 1})
+        self._plan_broadcast()
         for l in range(self.depth, 0, -1):
             self._plan_pathways_into(l)
             self._plan_population(l)
+
+    def _translate_broadcast(self):
+        """A broadcast variable is a subexpression of every hidden population and the output
+        in its layer reductions, which are gathered from the output onto one modulator
+        neuron (``mod_broadcast``) and sent back to every population."""
+        constants = self._population_constants(self.out)
+        self.broadcast_reductions: list[Reduction] = []
+        self.broadcast_lines = []
+        for eq in self.rule.broadcast_equations:
+            expr = brian_expression(eq.expr, self.act, constants, self.broadcast_reductions,
+                                    prefix="broadcast_")
+            self.broadcast_lines.append(f"{eq.name} = {expr} : 1")
+        self.broadcast_lines += [f"{red.name} : 1" for red in self.broadcast_reductions]
+
+    def _plan_broadcast(self):
+        if not self.broadcast_reductions:
+            return
+        names = set(OUTPUT_BUILTINS) | {eq.name for eq in self.rule.output_equations}
+        units = np.arange(self._size(self.out))
+        self.modulators["mod_broadcast"] = b2.NeuronGroup(
+            1, "\n".join(f"{red.name} : 1" for red in self.broadcast_reductions),
+            name="mod_broadcast", dt=self.step)
+        gather = _SynapsePlan(self.out, "mod_broadcast", None, i=units, j=np.zeros_like(units))
+        for red in self.broadcast_reductions:
+            scale = f" / {len(units)}" if red.mean else ""
+            gather.lines.append(f"{red.name}_post = ({suffixed(red.expr, '_pre', names)}){scale} "
+                                ": 1 (summed)")
+            gather.orders[f"{red.name}_post"] = SCHEDULE["broadcast"]
+        self.plans["broadcast_gather"] = gather
+        for pop in range(1, self.out + 1):
+            to = np.arange(self._size(pop))
+            plan = _SynapsePlan("mod_broadcast", pop, None, i=np.zeros_like(to), j=to)
+            for red in self.broadcast_reductions:
+                plan.lines.append(f"{red.name}_post = {red.name}_pre : 1 (summed)")
+                plan.orders[f"{red.name}_post"] = SCHEDULE["broadcast"] + 1
+            self.plans[f"broadcast_to{pop}"] = plan
 
     def _add(self, key: str, line: str, var: str):
         self.plans[key].lines.append(line)
@@ -219,6 +260,7 @@ class Brian2Model:
         known = set(HIDDEN_BUILTINS) | (PAIR_BUILTINS if self.pairs else set())
         known |= {p.name for p in self.rule.pathways if p.route in ("transpose", "direct")}
         known |= {eq.name for eq in self.rule.state_equations}
+        known |= {eq.name for eq in self.rule.broadcast_equations}
         pending = [("eq", eq) for eq in self.rule.hidden_equations]
         pending += [("lat", p) for p in self.rule.pathways if p.route in ("lateral", "lateral_T")]
         while pending:
@@ -286,6 +328,8 @@ class Brian2Model:
     def _hidden_names(self) -> set:
         names = set(HIDDEN_BUILTINS) | {eq.name for eq in self.rule.hidden_equations}
         names |= {p.name for p in self.rule.pathways} | {eq.name for eq in self.rule.state_equations}
+        names |= {eq.name for eq in self.rule.broadcast_equations}
+        names |= {red.name for red in self.broadcast_reductions}
         return names | (PAIR_BUILTINS if self.pairs else set())
 
     def _plan_lateral(self, l: int, p):

@@ -265,6 +265,15 @@ class CompiledNetwork:
         self._full_vars[o] = set(OUTPUT_BUILTINS)
         for eq in self.rule.output_equations:
             self._equation(o, eq, f"rule {self.rule.name!r} output")
+        for eq in self.rule.broadcast_equations:  # one value per presentation, to every layer
+            scope = Scope(where=f"rule {self.rule.name!r} broadcast {eq.name}",
+                          own=(o, self._known[o]), constants=self.population_constants(o))
+            self._emit(f"p{o}_{eq.name} = ({scope.render(eq.tree)}) + "
+                       f"torch.zeros_like(p{o}_a[:, :, :1, :1])")
+            for pop in range(1, o + 1):
+                if pop < o:
+                    self._emit(f"p{pop}_{eq.name} = p{o}_{eq.name}")
+                self._known[pop].add(eq.name)
 
     def _equation(self, pop: int, eq, where: str):
         scope = Scope(where=f"{where}, {eq.name}", own=(pop, self._known[pop]),
