@@ -51,7 +51,11 @@ PAIR_BUILTINS = {"a_ctx", "r_ctx", "positive"}
 OUTPUT_BUILTINS = {"a", "r", "p", "target", "err"}
 #: Rule fields added to the language after rules were first recorded, at their empty value:
 #: left out of ``to_dict`` so that recorded models (and the digests of cells) stay the same.
-LANGUAGE_ADDITIONS = {"broadcast": ""}
+LANGUAGE_ADDITIONS = {"broadcast": "", "synapse_state": ""}
+#: Names Brian2 keeps for itself (its constants and every group's built-ins): a rule may not
+#: define them, so that both engines accept the same rules.
+ENGINE_RESERVED = {"e", "inf", "t", "dt", "i", "j", "N", "xi", "lastspike", "not_refractory",
+                   "N_incoming", "N_outgoing", "N_pre", "N_post", "t_in_timesteps"}
 #: Constants every synaptic expression and initializer may read.
 PROJECTION_CONSTANTS = {"fan_in", "fan_out", "pi"}
 
@@ -138,6 +142,11 @@ class Rule:
     #: ``layer_sum``/``layer_mean``), then broadcast to every hidden population and the output,
     #: where equations read ``name`` and updates ``name_post`` (a reward, a neuromodulator)
     broadcast: str = ""
+    #: per-synapse state of every forward projection (eligibility traces): ``name = new value``
+    #: lines in synaptic syntax, evaluated after the updates from the old values; the new value
+    #: is the minibatch mean (terms without pre- or post-synaptic factors are the synapse's
+    #: own); initial values in ``state_init``; ``update`` reads them by name
+    synapse_state: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "pathways", tuple(self.pathways))
@@ -162,7 +171,23 @@ class Rule:
         if self.family not in FAMILIES:
             raise ParameterError("family", f"rule {self.name!r}: must be one of {', '.join(FAMILIES)}")
         self._check_broadcast(reserved)
-        unknown = {eq.name for eq in self.state_equations} - set(self.state_init)
+        defined = {eq.name for eq in self.hidden_equations + self.output_equations
+                   + self.state_equations + self.synapse_state_equations
+                   + self.broadcast_equations}
+        defined |= set(self.params) | {p.name for p in self.pathways}
+        defined |= {v for p in self.pathways for v in p.synapses}
+        if defined & ENGINE_RESERVED:
+            raise ParameterError("equations", f"rule {self.name!r}: "
+                                 f"{sorted(defined & ENGINE_RESERVED)} are reserved by Brian2 (its "
+                                 "constants and every group's built-ins); rename them")
+        own = {eq.name for eq in self.synapse_state_equations}
+        clash = own & (reserved | set(self.params) | set(self.synapse_variables)
+                       | {p.name for p in self.pathways})
+        if clash:
+            raise ParameterError("synapse_state", f"rule {self.name!r}: {sorted(clash)} are "
+                                 "already variables, parameters or built-ins")
+        unknown = {eq.name for eq in self.state_equations + self.synapse_state_equations} \
+            - set(self.state_init)
         if unknown:
             raise ParameterError("state_init", f"rule {self.name!r}: give initial values for "
                                  f"{sorted(unknown)}")
@@ -181,6 +206,11 @@ class Rule:
     def broadcast_equations(self):
         """The ``broadcast`` lines, parsed."""
         return parse_equations(self.broadcast, where=f"rule {self.name!r} broadcast")
+
+    @property
+    def synapse_state_equations(self):
+        """The ``synapse_state`` lines, parsed."""
+        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state")
 
     @property
     def state_equations(self):
@@ -226,7 +256,7 @@ class Rule:
         """Whether the rule reads the context (``r_ctx``, ``a_ctx``) or the pair's sign."""
         texts = [eq.expr for eq in self.hidden_equations + self.state_equations]
         texts += [p.expr for p in self.pathways] + [p.update for p in self.pathways if p.update]
-        texts += [self.update]
+        texts += [self.update] + [eq.expr for eq in self.synapse_state_equations]
         read = set().union(*(names_in(parse_expression(t)) for t in texts))
         pair_names = PAIR_BUILTINS | {n + suffix for n in PAIR_BUILTINS for suffix in ("_pre", "_post")}
         return bool(read & pair_names)
@@ -256,7 +286,8 @@ class Rule:
                     update=self.update, pathways=self.pathways, readout_update=self.readout_update,
                     params=dict(self.params), reference=self.reference, state=self.state,
                     state_init=dict(self.state_init), family=self.family,
-                    third_factor=self.third_factor, broadcast=self.broadcast)
+                    third_factor=self.third_factor, broadcast=self.broadcast,
+                    synapse_state=self.synapse_state)
 
     def to_dict(self) -> dict:
         """The rule as plain data (a model file's ``[rule]`` table), pathways at their defaults
@@ -280,7 +311,7 @@ class Rule:
             raise ParameterError("rule", f"a rule definition needs {missing}")
         known = {"name", "summary", "hidden", "output", "update", "readout_update", "params",
                  "reference", "pathways", "state", "state_init", "family", "third_factor",
-                 "broadcast"}
+                 "broadcast", "synapse_state"}
         if set(spec) - known:
             raise ParameterError("rule", f"unknown fields {sorted(set(spec) - known)}; "
                                  f"allowed: {sorted(known)}")

@@ -39,7 +39,7 @@ from ...rules.equations import names_in, parse_expression
 from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
 from .translate import Reduction, brian_expression, suffixed
 
-SCHEDULE = {"learn": 0, "state": 5, "monitor": 50, "latch": 60,
+SCHEDULE = {"traces": -1, "learn": 0, "state": 5, "monitor": 50, "latch": 60,
             "drive": 10, "context": 20, "integrate": 30, "readout": 40, "broadcast": 45,
             "signals": 100}
 
@@ -186,7 +186,9 @@ class Brian2Model:
     def _plan(self):
         for k, proj in enumerate(self.projections):
             syn_vars = sorted({"w", *self.rule.synapse_variables}) if k else ["w"]
-            plan = _SynapsePlan(k, k + 1, proj, [f"{v} : 1" for v in syn_vars] + ["mom : 1"])
+            traces = [eq.name for eq in self.rule.synapse_state_equations]
+            plan = _SynapsePlan(k, k + 1, proj, [f"{v} : 1" for v in syn_vars] + ["mom : 1"]
+                                + [f"{v} : 1" for v in traces] + [f"{v}_new : 1" for v in traces])
             plan.lines.append("a_post = w * r_pre : 1 (summed)")
             plan.orders["a_post"] = SCHEDULE["readout"] if k == self.depth else SCHEDULE["drive"] + k
             if self.pairs and k < self.depth:
@@ -400,6 +402,7 @@ class Brian2Model:
             lr = train.readout_lr if readout and train.readout_lr else train.lr
             expr = brian_expression(text, self.act, self._constants(proj))
             self._sgd(self.synapses[f"s{k}"], "w", expr, lr)
+            self._synapse_state(self.synapses[f"s{k}"], proj)
         for p in self.rule.pathways:
             if p.update is None:
                 continue
@@ -420,6 +423,20 @@ class Brian2Model:
             if code:
                 self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
                                              order=SCHEDULE["state"])
+
+    def _synapse_state(self, syn, proj):
+        """Eligibility traces: every new value from the old ones (before the weights change),
+        assigned after the weights changed."""
+        equations = self.rule.synapse_state_equations
+        if not equations:
+            return
+        constants = self._constants(proj)
+        syn.run_regularly("\n".join(
+            f"{eq.name}_new = learning_post * ({brian_expression(eq.expr, self.act, constants)})"
+            f" + (1 - learning_post) * {eq.name}" for eq in equations),
+            dt=self.duration, when="start", order=SCHEDULE["traces"])
+        syn.run_regularly("\n".join(f"{eq.name} = {eq.name}_new" for eq in equations),
+                          dt=self.duration, when="start", order=SCHEDULE["learn"] + 1)
 
     def _sgd(self, syn, var: str, expr: str, lr: float):
         train = self.model.training

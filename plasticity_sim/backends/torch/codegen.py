@@ -98,6 +98,9 @@ class CompiledNetwork:
             if k > 0:  # projections above a hidden layer carry the transposed pathways' synapses
                 for var, init in self.rule.synapse_variables.items():
                     specs[f"s{k}_{var}"] = (proj, init, None)
+            for eq in self.rule.synapse_state_equations:  # eligibility traces: new values
+                specs[f"s{k}_{eq.name}"] = (proj, repr(float(self.rule.state_init[eq.name])),
+                                            "state")
         for pathway in self.rule.pathways:
             for layer in range(1, self.out):
                 if pathway.route == "direct":
@@ -126,6 +129,11 @@ class CompiledNetwork:
         return [name for name, (_, _, rate) in self.synapse_specs.items() if rate == "direct"]
 
     @property
+    def synapse_states(self) -> list[str]:
+        """Synaptic variables that take their new value (eligibility traces)."""
+        return [name for name, (_, _, rate) in self.synapse_specs.items() if rate == "state"]
+
+    @property
     def states(self) -> dict:
         """Generated state name -> (population, initial value)."""
         return {f"p{l}_{eq.name}": (l, float(self.rule.state_init[eq.name]))
@@ -140,8 +148,11 @@ class CompiledNetwork:
                 "pi": math.pi}
 
     def _fwd_syn(self, k: int) -> dict:
-        names = {"w": f"s{k}_w", **{v: f"s{k}_{v}" for v in self.rule.synapse_variables}}
-        return names if k > 0 else {"w": "s0_w"}
+        names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}"
+                                    for eq in self.rule.synapse_state_equations}}
+        if k > 0:
+            names.update({v: f"s{k}_{v}" for v in self.rule.synapse_variables})
+        return names
 
     def _source(self, pathway) -> int:
         """The population a direct route starts from."""
@@ -395,6 +406,21 @@ class CompiledNetwork:
             self._emit(f"U['s{k}_w'] = {self._outer_sum(f'_proj{k}', terms, scope, k, k + 1)}")
             if self.arch.bias:
                 self._emit(f"U['s{k}_bias'] = {self._bias_update(k, terms, scope, where)}")
+        for eq in self.rule.synapse_state_equations:
+            for k, proj in enumerate(self.projections):
+                where = f"rule {self.rule.name!r} synapse_state {eq.name!r} of projection {k}"
+                scope = Scope(where, pre=(k, self._known[k]), post=(k + 1, self._known[k + 1]),
+                              syn=self._fwd_syn(k), constants=self.constants(proj))
+                terms = separate(eq.tree, scope.side, where)
+                own = [t for t in terms if not t.factors["pre"] and not t.factors["post"]]
+                rest = [t for t in terms if t.factors["pre"] or t.factors["post"]]
+                parts = [self._outer_sum(f"_proj{k}", rest, scope, k, k + 1)] if rest else []
+                for t in own:  # the synapse's own value: not a mean over presentations
+                    coef = t.coef * math.prod(scope.fold(f) for f in t.factors["scalar"])
+                    syn = product(scope, t.factors["syn"])
+                    parts.append(f"{coef!r} * torch.ones_like(s{k}_w)" if syn is None
+                                 else scaled(syn, coef))
+                self._emit(f"U['s{k}_{eq.name}'] = " + (" + ".join(parts) or f"torch.zeros_like(s{k}_w)"))
         for pathway in self.rule.pathways:
             if pathway.update is None:
                 continue

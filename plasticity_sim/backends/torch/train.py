@@ -185,8 +185,8 @@ class Trainer:
         return self.loss(logits, t), logits
 
     def apply(self, U: dict):
-        """SGD (momentum, weight decay) on the plastic synapses; running statistics and
-        state variables take their new values (frozen members change nothing)."""
+        """SGD (momentum, weight decay) on the plastic synapses; running statistics, synaptic
+        and neuron state variables take their new values (frozen members change nothing)."""
         train = self.model.training
         weights = [self.S[n] for n in self.plastic]
         grads = [U[n] for n in self.plastic]
@@ -206,6 +206,9 @@ class Trainer:
         torch._foreach_addcmul_(weights, grads, scales)
         for name in self.net.direct_rate:
             self.S[name].addcmul_(U[name], self.active.view(-1, *([1] * (U[name].dim() - 1))))
+        for name in self.net.synapse_states:  # eligibility traces take their new values
+            keep = self.active.view(-1, *([1] * (U[name].dim() - 1)))
+            self.S[name] = keep * U[name] + (1 - keep) * self.S[name]
         for name in self.ST:
             keep = self.active.view(-1, 1, 1, 1)
             self.ST[name] = keep * U[f"ST:{name}"] + (1 - keep) * self.ST[name]
