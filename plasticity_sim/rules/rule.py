@@ -213,6 +213,23 @@ class Rule:
         return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state")
 
     @property
+    def input_state_equations(self):
+        """The state equations the input population has too: those whose variable a forward
+        update or synaptic state reads pre-synaptically (``x_pre``: a presynaptic trace), and
+        the state they read."""
+        texts = [self.update] + [eq.expr for eq in self.synapse_state_equations]
+        read = set().union(*(names_in(parse_expression(t)) for t in texts))
+        wanted = {n[:-4] for n in read if n.endswith("_pre")}
+        states = {eq.name: eq for eq in self.state_equations}
+        chosen, stack = set(), [n for n in wanted if n in states]
+        while stack:
+            name = stack.pop()
+            if name not in chosen:
+                chosen.add(name)
+                stack += [n for n in names_in(states[name].tree) if n in states]
+        return [eq for eq in self.state_equations if eq.name in chosen]
+
+    @property
     def state_equations(self):
         """The ``state`` lines, parsed."""
         return parse_equations(self.state, where=f"rule {self.name!r} state")

@@ -137,8 +137,12 @@ class Brian2Model:
         return shape[0] * shape[1]
 
     def _input_group(self):
-        g = b2.NeuronGroup(self._size(0), "r : 1\nr_ctx : 1\nlearning : 1 (shared)", name="pop0",
+        lines = ["r : 1", "r_ctx : 1", "learning : 1 (shared)"]
+        lines += [f"{eq.name} : 1" for eq in self.rule.input_state_equations]  # presynaptic traces
+        g = b2.NeuronGroup(self._size(0), "\n".join(lines), name="pop0",
                            namespace=self.namespace, dt=self.step)
+        for eq in self.rule.input_state_equations:
+            setattr(g, eq.name, self.rule.state_init[eq.name])
         return g
 
     def _hidden_group(self, l: int):
@@ -415,11 +419,12 @@ class Brian2Model:
                         when="start", order=SCHEDULE["learn"])
                 else:
                     self._sgd(self.synapses[key], p.plastic_variable, expr, train.lr)
-        for l in range(1, self.out):  # every new value from the old ones, then all assigned
+        for l in range(self.out):  # every new value from the old ones, then all assigned
             constants = self._population_constants(l)
+            equations = self.state_equations(l)
             code = [f"_new_{eq.name} = learning * ({brian_expression(eq.expr, self.act, constants)})"
-                    f" + (1 - learning) * {eq.name}" for eq in self.rule.state_equations]
-            code += [f"{eq.name} = _new_{eq.name}" for eq in self.rule.state_equations]
+                    f" + (1 - learning) * {eq.name}" for eq in equations]
+            code += [f"{eq.name} = _new_{eq.name}" for eq in equations]
             if code:
                 self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
                                              order=SCHEDULE["state"])
@@ -437,6 +442,10 @@ class Brian2Model:
             dt=self.duration, when="start", order=SCHEDULE["traces"])
         syn.run_regularly("\n".join(f"{eq.name} = {eq.name}_new" for eq in equations),
                           dt=self.duration, when="start", order=SCHEDULE["learn"] + 1)
+
+    def state_equations(self, pop: int) -> list:
+        """A hidden population has every state variable; the input those read from it."""
+        return self.rule.input_state_equations if pop == 0 else self.rule.state_equations
 
     def _sgd(self, syn, var: str, expr: str, lr: float):
         train = self.model.training

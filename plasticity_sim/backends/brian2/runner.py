@@ -162,7 +162,7 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
 
 def _read_states(net: Brian2Model) -> dict:
     return {f"p{l}_{eq.name}": np.asarray(getattr(net.groups[l], eq.name)[:])
-            for l in range(1, net.out) for eq in net.rule.state_equations}
+            for l in range(net.out) for eq in net.state_equations(l)}
 
 
 def _read_momenta(net: Brian2Model) -> dict:

@@ -137,7 +137,11 @@ class CompiledNetwork:
     def states(self) -> dict:
         """Generated state name -> (population, initial value)."""
         return {f"p{l}_{eq.name}": (l, float(self.rule.state_init[eq.name]))
-                for l in range(1, self.out) for eq in self.rule.state_equations}
+                for l in range(self.out) for eq in self._state_equations(l)}
+
+    def _state_equations(self, pop: int) -> list:
+        """A hidden population has every state variable; the input those read from it."""
+        return self.rule.input_state_equations if pop == 0 else self.rule.state_equations
 
     def constants(self, proj: Projection) -> dict:
         return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out, "pi": math.pi}
@@ -251,6 +255,9 @@ class CompiledNetwork:
         """The pair's built-ins and the state variables, in every hidden population."""
         if self.context is not None:  # (siblings: known only so that a switched-off term
             self._known[0].add("r_ctx")  # reading it parses; a live one is refused)
+        for eq in self.rule.input_state_equations:  # presynaptic traces
+            self._emit(f"p0_{eq.name} = ST['p0_{eq.name}']")
+            self._known[0].add(eq.name)
         for l in range(1, self.out):
             if self.context is not None:
                 if self.context == "siblings":
@@ -444,7 +451,9 @@ class CompiledNetwork:
                     total = f"({total}) * {1 / positions!r}"
                 self._emit(f"U['{prefix}_{pathway.plastic_variable}'] = {total}")
         for eq in self.rule.state_equations:
-            for l in range(1, self.out):
+            for l in range(self.out):
+                if eq not in self._state_equations(l):
+                    continue
                 scope = Scope(where=f"rule {self.rule.name!r} state {eq.name}", own=(l, self._known[l]),
                               constants=self.population_constants(l))
                 self._emit(f"U['ST:p{l}_{eq.name}'] = _breduce({scope.render(eq.tree)} + "
