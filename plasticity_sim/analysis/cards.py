@@ -118,8 +118,19 @@ SIGNS_OF_W = "the signs of the transposed forward weights"
 
 def _update_reads(rule: Rule, text: str, post_is_output: bool = False) -> list:
     reads: dict = {}
-    for name in names_in(parse_expression(text)):
-        if name.endswith("_pre"):
+    traces = {eq.name: eq for eq in rule.synapse_state_equations}
+    names, followed = list(names_in(parse_expression(text))), set()
+    while names:
+        name = names.pop()
+        if name in followed:
+            continue
+        followed.add(name)
+        if name in traces:  # the synapse's own trace: what it accumulates is read too
+            tau = _time_constant(traces[name].expr, rule)
+            reads[name] = Read(name, "trace", f"eligibility trace {name} of the synapse" +
+                               (f", time constant {tau:g} presentations" if tau else ""))
+            names += list(names_in(traces[name].tree))
+        elif name.endswith("_pre"):
             _population_reads(rule, name[:-4], "pre", reads, set(), output=False)
         elif name.endswith("_post"):
             _population_reads(rule, name[:-5], "post", reads, set(), output=post_is_output)
@@ -150,6 +161,14 @@ def _population_reads(rule: Rule, var: str, side: str, reads: dict, seen: set, o
     eqs = {eq.name: eq for eq in rule.hidden_equations}
     states = {eq.name: eq for eq in rule.state_equations}
     pathways = {p.name: p for p in rule.pathways}
+    broadcast = {eq.name: eq for eq in rule.broadcast_equations}
+    if var in broadcast:
+        reads[f"{var} (network)"] = Read(label, "modulatory", f"{var}: one value per network, "
+                                         "computed at the output and broadcast to every unit")
+        for name in names_in(broadcast[var].tree):
+            _population_reads(rule, name, "post", reads, seen, output=True)
+            _population_reads(rule, name, side, reads, seen, output=False)
+        return
     if var in BUILTIN:
         kind, detail = BUILTIN[var]
         if side == "pre" and kind == "post":
@@ -157,9 +176,11 @@ def _population_reads(rule: Rule, var: str, side: str, reads: dict, seen: set, o
         detail = f"{'pre' if side == 'pre' else 'post'}-synaptic {detail}" if kind == "trace" else detail
         reads[label] = Read(label, kind, detail)
     elif var in states:
-        eps = _rate(states[var].expr, rule)
+        tau = _time_constant(states[var].expr, rule)
         reads[label] = Read(label, "trace", f"running statistic {var}" +
-                            (f", time constant {1 / eps:.0f} presentations" if eps else ""))
+                            (f", time constant {tau:.0f} presentations" if tau else ""))
+        for name in names_in(states[var].tree) - {var}:  # what it follows (a broadcast reward)
+            _population_reads(rule, name, side, reads, seen, output=False)
     elif var in pathways:
         _pathway_reads(rule, pathways[var], reads, seen)
     elif var in eqs:
@@ -236,10 +257,13 @@ def _calls(tree):
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func.id in REDUCTIONS | {"fprime"}]
 
 
-def _rate(expr: str, rule: Rule) -> float | None:
-    """The EMA rate of ``x = x + eps * (...)``: the value of the parameter multiplying it."""
-    for name in names_in(parse_expression(expr)):
+def _time_constant(expr: str, rule: Rule) -> float | None:
+    """The time constant, in presentations, of ``x = x + eps * (...)`` (1 / eps) or of
+    ``dx/dt = (...) / tau`` (tau): read off the parameter named eps... or tau...."""
+    for name in sorted(names_in(parse_expression(expr))):
         if name in rule.params and name.startswith("eps"):
+            return 1 / float(rule.params[name])
+        if name in rule.params and name.startswith("tau"):
             return float(rule.params[name])
     return None
 

@@ -29,7 +29,7 @@ from ..errors import ParameterError
 from ..network.activations import get_activation
 from ..provenance import global_attrs
 from ..rules.rule import Rule
-from .virtual import _eval, _tensor, synapse_update
+from .virtual import _eval, _tensor, check_single_synapse, synapse_update
 
 #: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
 STEPS_PER_TAU = 50
@@ -79,6 +79,7 @@ class Synapse:
                     raise ParameterError(name, f"must be > 0; got {value!r}")
                 values[name] = number
         get_activation(rest.get("activation", "relu"))  # a bad name fails now
+        check_single_synapse(rule)
         return cls(rule=rule, **values, **rest)
 
     def initial_state(self) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..errors import ParameterError
 from ..network.activations import get_activation
 from ..provenance import global_attrs
 from ..rules.equations import NUMPY_FUNCTIONS, REDUCTIONS, names_in, parse_expression
@@ -37,6 +38,7 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
                    state: dict | None = None):
     """The per-presentation change of one synapse of a hidden projection (broadcasts);
     ``state``: values of the rule's state variables (default: the reference state)."""
+    check_single_synapse(rule)
     act = get_activation(activation)
     f = lambda x: np.asarray(act.f(_tensor(x)))  # noqa: E731
     fp = lambda x: np.asarray(act.fprime(_tensor(x)))  # noqa: E731
@@ -81,6 +83,18 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
             values[name] = 0.0  # another synaptic variable (fixed feedback weight, ...)
     shape = np.broadcast_shapes(np.shape(r_pre), np.shape(a_post), np.shape(w))
     return np.broadcast_to(_eval(tree, values), shape).astype(float)
+
+
+def check_single_synapse(rule: Rule) -> None:
+    """One synapse at a reference state has no network around it: a rule with network-global
+    (broadcast) variables or synaptic traces is refused, not given made-up values."""
+    missing = [what for what, text in (("broadcast variables", rule.broadcast),
+                                       ("synaptic state (eligibility traces)", rule.synapse_state))
+               if text.strip()]
+    if missing:
+        raise ParameterError("rule", f"{rule.name}: the one-synapse experiments (virtual slice, "
+                             f"induction protocols) do not model {' or '.join(missing)} yet; "
+                             "train the rule's network instead")
 
 
 def _reads_statistic(rule: Rule, p) -> bool:

@@ -13,6 +13,7 @@ of terms with the same pre and synaptic factors is one outer product.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,8 +79,11 @@ def parse_expression(text: str, where: str = "expression") -> ast.expr:
     return tree.body
 
 
-def parse_equations(text: str, where: str = "equations") -> list[Equation]:
-    """``name = expr [: unit]`` per line; ``#`` starts a comment; blank lines are skipped."""
+def parse_equations(text: str, where: str = "equations", dynamics: bool = False) -> list[Equation]:
+    """``name = expr [: unit]`` per line; ``#`` starts a comment; blank lines are skipped.
+
+    With ``dynamics`` (state variables), ``dname/dt = expr`` is also allowed: an Euler step of
+    one presentation, time counted in presentations (``name = name + (expr)``)."""
     equations = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -89,6 +93,10 @@ def parse_equations(text: str, where: str = "equations") -> list[Equation]:
             raise ParameterError("equations", f"{where}: expected 'name = expression : unit', "
                                  f"got {raw.strip()!r}")
         name, rest = (part.strip() for part in line.split("=", 1))
+        derivative = re.fullmatch(r"d\s*(\w+)\s*/\s*dt", name) if dynamics else None
+        if derivative:
+            expr, _, unit = rest.partition(":")
+            name, rest = derivative.group(1), f"{derivative.group(1)} + ({expr.strip()}) : {unit or '1'}"
         if "/" in name:
             raise ParameterError("equations", f"{where}: {name!r}: rule equations are "
                                  "subexpressions; rate dynamics belong to the neuron model")

@@ -210,7 +210,20 @@ class Rule:
     @property
     def synapse_state_equations(self):
         """The ``synapse_state`` lines, parsed."""
-        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state")
+        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state", dynamics=True)
+
+    def synapse_state_on(self, readout: bool) -> list:
+        """The synaptic state a forward projection has: what its update reads (the readout's
+        is ``readout_update`` when given), with the synaptic state that reads."""
+        text = self.readout_update if readout and self.readout_update else self.update
+        states = {eq.name: eq for eq in self.synapse_state_equations}
+        chosen, stack = set(), [n for n in names_in(parse_expression(text)) if n in states]
+        while stack:
+            name = stack.pop()
+            if name not in chosen:
+                chosen.add(name)
+                stack += [n for n in names_in(states[name].tree) if n in states]
+        return [eq for eq in self.synapse_state_equations if eq.name in chosen]
 
     @property
     def input_state_equations(self):
@@ -232,7 +245,7 @@ class Rule:
     @property
     def state_equations(self):
         """The ``state`` lines, parsed."""
-        return parse_equations(self.state, where=f"rule {self.name!r} state")
+        return parse_equations(self.state, where=f"rule {self.name!r} state", dynamics=True)
 
     def _check_broadcast(self, reserved: set):
         """A broadcast variable is one value per presentation: outside a layer-wide reduction it

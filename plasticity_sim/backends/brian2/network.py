@@ -190,7 +190,7 @@ class Brian2Model:
     def _plan(self):
         for k, proj in enumerate(self.projections):
             syn_vars = sorted({"w", *self.rule.synapse_variables}) if k else ["w"]
-            traces = [eq.name for eq in self.rule.synapse_state_equations]
+            traces = [eq.name for eq in self.rule.synapse_state_on(readout=k == self.depth)]
             plan = _SynapsePlan(k, k + 1, proj, [f"{v} : 1" for v in syn_vars] + ["mom : 1"]
                                 + [f"{v} : 1" for v in traces] + [f"{v}_new : 1" for v in traces])
             plan.lines.append("a_post = w * r_pre : 1 (summed)")
@@ -406,7 +406,7 @@ class Brian2Model:
             lr = train.readout_lr if readout and train.readout_lr else train.lr
             expr = brian_expression(text, self.act, self._constants(proj))
             self._sgd(self.synapses[f"s{k}"], "w", expr, lr)
-            self._synapse_state(self.synapses[f"s{k}"], proj)
+            self._synapse_state(self.synapses[f"s{k}"], proj, readout)
         for p in self.rule.pathways:
             if p.update is None:
                 continue
@@ -429,10 +429,10 @@ class Brian2Model:
                 self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
                                              order=SCHEDULE["state"])
 
-    def _synapse_state(self, syn, proj):
+    def _synapse_state(self, syn, proj, readout: bool):
         """Eligibility traces: every new value from the old ones (before the weights change),
         assigned after the weights changed."""
-        equations = self.rule.synapse_state_equations
+        equations = self.rule.synapse_state_on(readout)
         if not equations:
             return
         constants = self._constants(proj)

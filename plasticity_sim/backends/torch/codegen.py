@@ -98,7 +98,7 @@ class CompiledNetwork:
             if k > 0:  # projections above a hidden layer carry the transposed pathways' synapses
                 for var, init in self.rule.synapse_variables.items():
                     specs[f"s{k}_{var}"] = (proj, init, None)
-            for eq in self.rule.synapse_state_equations:  # eligibility traces: new values
+            for eq in self._synapse_state(k):  # eligibility traces: new values
                 specs[f"s{k}_{eq.name}"] = (proj, repr(float(self.rule.state_init[eq.name])),
                                             "state")
         for pathway in self.rule.pathways:
@@ -139,6 +139,10 @@ class CompiledNetwork:
         return {f"p{l}_{eq.name}": (l, float(self.rule.state_init[eq.name]))
                 for l in range(self.out) for eq in self._state_equations(l)}
 
+    def _synapse_state(self, k: int) -> list:
+        """The synaptic state of forward projection k (what its update reads)."""
+        return self.rule.synapse_state_on(readout=k == self.depth)
+
     def _state_equations(self, pop: int) -> list:
         """A hidden population has every state variable; the input those read from it."""
         return self.rule.input_state_equations if pop == 0 else self.rule.state_equations
@@ -152,8 +156,7 @@ class CompiledNetwork:
                 "pi": math.pi}
 
     def _fwd_syn(self, k: int) -> dict:
-        names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}"
-                                    for eq in self.rule.synapse_state_equations}}
+        names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}" for eq in self._synapse_state(k)}}
         if k > 0:
             names.update({v: f"s{k}_{v}" for v in self.rule.synapse_variables})
         return names
@@ -413,8 +416,8 @@ class CompiledNetwork:
             self._emit(f"U['s{k}_w'] = {self._outer_sum(f'_proj{k}', terms, scope, k, k + 1)}")
             if self.arch.bias:
                 self._emit(f"U['s{k}_bias'] = {self._bias_update(k, terms, scope, where)}")
-        for eq in self.rule.synapse_state_equations:
-            for k, proj in enumerate(self.projections):
+        for k, proj in enumerate(self.projections):
+            for eq in self._synapse_state(k):
                 where = f"rule {self.rule.name!r} synapse_state {eq.name!r} of projection {k}"
                 scope = Scope(where, pre=(k, self._known[k]), post=(k + 1, self._known[k + 1]),
                               syn=self._fwd_syn(k), constants=self.constants(proj))
