@@ -4,7 +4,9 @@ Per presentation, after the forward pass (and, for rules that learn from pairs, 
 forward pass of the context input):
 
 1. the output population evaluates ``output`` (it knows ``a`` the logits, ``p`` the
-   prediction, ``target`` the one-hot label and ``err`` = dLoss/da);
+   prediction, ``target`` the one-hot label and ``err`` = dLoss/da), then ``broadcast``:
+   network-global variables, one value per presentation, that every hidden population and
+   the output then know by name;
 2. from the top hidden layer down, each hidden population receives its ``transpose`` and
    ``direct`` pathways, then evaluates ``hidden`` and its ``lateral`` pathways in the order
    their dependencies allow. It knows ``a``, ``r``; with pairs, ``a_ctx``, ``r_ctx`` (the
@@ -18,7 +20,10 @@ forward pass of the context input):
    synaptic syntax, averaged over a minibatch, scaled by the learning rate (``rate="lr"``)
    or applied as they are (``rate="direct"``, for running statistics). Write each with the
    sign of the change;
-4. ``state`` variables take their new values (averaged over the minibatch).
+4. ``synapse_state`` variables of the forward projections (eligibility traces) and
+   ``state`` variables (per unit, in every hidden population and, for those an update reads
+   as ``x_pre``, the input) take their new values, computed from the old ones (averaged over
+   the minibatch). ``dx/dt = ...`` lines are one Euler step per presentation.
 
 Pathway routes, in Brian2 terms (a summed variable on a Synapses object):
 
