@@ -131,7 +131,7 @@ def test_one_synapse_experiments_refuse_what_they_cannot_model():
     rule = Model.from_toml(REWARD_HEBB).rule
     with pytest.raises(ParameterError, match="eligibility traces"):
         virtual_experiments([rule])
-    with pytest.raises(ParameterError, match="broadcast variables"):
+    with pytest.raises(ParameterError, match="eligibility traces"):
         Synapse.make(rule)
 
 

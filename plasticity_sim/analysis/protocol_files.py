@@ -5,7 +5,8 @@ are written with their unit ("900 ms", "0.5 kHz", "48 h", "10 Hz") or as numbers
 (s, Hz)::
 
     title = "Frequency response after a deprived and a normal rate history"
-    kind = "rate_history"          # frequency_response | rate_history | pairing
+    kind = "rate_history"          # frequency_response | rate_history | pairing |
+                                   # neuromodulator_timing
     rules = ["bcm", "oja"]          # default: every library rule
     activation = "relu"
 
@@ -35,16 +36,22 @@ from ..io import read_toml
 from ..provenance import global_attrs
 from . import protocols as p
 
-KINDS = ("frequency_response", "rate_history", "pairing")
+KINDS = ("frequency_response", "rate_history", "pairing", "neuromodulator_timing")
 #: the stimulus settings each kind takes, with their kind of quantity (None: a plain number)
 STIMULUS = {
     "frequency_response": {"frequencies": "frequency", "pulses": None},
     "rate_history": {"frequencies": "frequency", "pulses": None, "histories": "frequency",
                      "history_duration": "time"},
     "pairing": {"post_rates": "frequency", "pre_rate": "frequency", "pulses": None},
+    "neuromodulator_timing": {"delays": "time", "presentation": "time",
+                              "pairing_duration": "time", "pulse_duration": "time",
+                              "pre_rate": "frequency", "post_rate": "frequency"},
 }
 SYNAPSE = {"rate_unit": "frequency", "tau_w": "time", "tau_state": "time", "w0": None}
-TOP = {"title", "kind", "rules", "activation", "synapse", "stimulus"}
+#: the synapse settings each kind takes (the timing protocol's state steps per presentation)
+SYNAPSE_OF = {**{kind: SYNAPSE for kind in KINDS},
+              "neuromodulator_timing": {k: v for k, v in SYNAPSE.items() if k != "tau_state"}}
+TOP = {"title", "kind", "rules", "model_files", "activation", "synapse", "stimulus"}
 #: units a file may write, in SI (s, Hz)
 UNITS = {"Hz": 1.0, "kHz": 1e3, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0}
 _DIMENSION = {"Hz": "frequency", "kHz": "frequency"}
@@ -55,6 +62,8 @@ class ProtocolFile:
     title: str
     kind: str
     rules: tuple = ()
+    #: rules written in model files (paths as found, relative to the protocol file)
+    model_files: tuple = ()
     activation: str = "relu"
     synapse: dict = field(default_factory=dict)
     stimulus: dict = field(default_factory=dict)
@@ -99,14 +108,23 @@ def load_protocol(path: str | Path) -> ProtocolFile:
     if kind not in KINDS:
         raise ParameterError("kind", f"must be one of {', '.join(KINDS)}; got {kind!r}")
     sections = {}
-    for section, allowed in (("synapse", SYNAPSE), ("stimulus", STIMULUS[kind])):
+    for section, allowed in (("synapse", SYNAPSE_OF[kind]), ("stimulus", STIMULUS[kind])):
         given = spec.get(section, {})
         if set(given) - set(allowed):
             raise ParameterError(section, f"unknown keys {sorted(set(given) - set(allowed))} for "
                                  f"kind = {kind!r}; allowed: {sorted(allowed)}")
         sections[section] = {k: quantity(v, allowed[k], k) for k, v in given.items()}
+    models = spec.get("model_files", [])
+    if not isinstance(models, list):
+        raise ParameterError("model_files", f"must be a list of model files; got {models!r}")
+    found = [Path(path).parent / m for m in models]
+    for given, file in zip(models, found):
+        if not file.exists():
+            raise ParameterError("model_files", f"{given!r}: no such model file; looked for "
+                                 f"{file.resolve()} (paths are relative to the protocol file)")
     return ProtocolFile(title=spec.get("title", Path(path).stem), kind=kind,
                         rules=tuple(spec.get("rules", ())),
+                        model_files=tuple(str(f) for f in found),
                         activation=spec.get("activation", "relu"), path=str(path), **sections)
 
 
@@ -115,14 +133,24 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
     with ``units`` on every variable, the file's settings in its attributes."""
     from ..rules.registry import RULES, get_rule
 
-    rules = [get_rule(name) for name in spec.rules] if spec.rules else list(RULES.values())
-    synapses = [p.Synapse.make(rule, activation=spec.activation, **spec.synapse)
-                for rule in rules]
+    from ..model import Model
+
+    rules = [get_rule(name) for name in spec.rules]
+    rules += [Model.from_toml(path).rule for path in spec.model_files]
+    rules = rules or list(RULES.values())
     stim = dict(spec.stimulus)
+    if spec.kind == "neuromodulator_timing":
+        from .neuromodulation import neuromodulator_timing
+
+        parts = [neuromodulator_timing(rule, activation=spec.activation, **spec.synapse, **stim)
+                 for rule in rules]
+    else:
+        synapses = [p.Synapse.make(rule, activation=spec.activation, **spec.synapse)
+                    for rule in rules]
     if spec.kind == "pairing":
         stim.setdefault("post_rates", p.POST_RATES)
         parts = [p.pairing(syn, **stim) for syn in synapses]
-    else:
+    elif spec.kind != "neuromodulator_timing":
         stim.setdefault("frequencies", p.FREQUENCIES)
         if spec.kind == "rate_history":
             stim.setdefault("histories", p.HISTORIES)
@@ -164,6 +192,10 @@ def protocol_figure(ds: xr.Dataset):
     any) or the pairing curve."""
     if "post_rate" in ds.dims:
         return p.pairing_figure(ds)
+    if "delay" in ds.dims:
+        from .neuromodulation import timing_figure
+
+        return timing_figure(ds)
     return p.frequency_response_figure(ds)
 
 

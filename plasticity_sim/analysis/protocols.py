@@ -29,7 +29,8 @@ from ..errors import ParameterError
 from ..network.activations import get_activation
 from ..provenance import global_attrs
 from ..rules.rule import Rule
-from .virtual import _eval, _tensor, check_single_synapse, synapse_update
+from .virtual import (_eval, _functions, _tensor, check_single_synapse, post_variables,
+                      synapse_update)
 
 #: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
 STEPS_PER_TAU = 50
@@ -123,8 +124,10 @@ class Synapse:
             a = w * x + other_drive
             dw = synapse_update(self.rule, r_pre=x, a_post=a, w=w, activation=self.activation,
                                 state=state) if plastic else 0.0
-            namespace = {**self.rule.params, "r": self.rate(a), "eps": dt / self.tau_state,
-                         "batch_mean": lambda v: v}
+            namespace = {**post_variables(self.rule, a_post=a, activation=self.activation,
+                                          state=state), "eps": dt / self.tau_state}
+            namespace.update({k: v for k, v in _functions(self.rule, self.activation).items()
+                              if k not in namespace})
             state = {name: np.asarray(_eval(tree, {**namespace, **state}), float)
                      for name, tree in equations}  # the rule's own state equations
             change = change + dw * dt / self.tau_w

@@ -35,20 +35,42 @@ def third_factor(rule: Rule) -> str | None:
 
 
 def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: str = "relu",
-                   state: dict | None = None):
+                   state: dict | None = None, traces: dict | None = None):
     """The per-presentation change of one synapse of a hidden projection (broadcasts);
-    ``state``: values of the rule's state variables (default: the reference state)."""
-    check_single_synapse(rule)
-    act = get_activation(activation)
-    f = lambda x: np.asarray(act.f(_tensor(x)))  # noqa: E731
-    fp = lambda x: np.asarray(act.fprime(_tensor(x)))  # noqa: E731
-    # one synapse of one presentation: every reduction is the value itself
-    functions = {**NUMPY_FUNCTIONS, "f": f, "fprime": fp, "pi": math.pi,
-                 **{name: (lambda x: x) for name in REDUCTIONS}}
+    ``state``: values of the rule's state variables (default: the reference state);
+    ``traces``: values of its synaptic state (eligibility traces; default 0)."""
+    check_single_synapse(rule, traces)
+    tree = parse_expression(rule.update)
+    values = _synapse_namespace(rule, tree, r_pre=r_pre, a_post=a_post, w=w,
+                                modulator=modulator, activation=activation, state=state,
+                                traces=traces)
+    shape = np.broadcast_shapes(np.shape(r_pre), np.shape(a_post), np.shape(w))
+    return np.broadcast_to(_eval(tree, values), shape).astype(float)
+
+
+def traces_update(rule: Rule, traces: dict, *, r_pre, a_post, w, modulator=1.0,
+                  activation: str = "relu", state: dict | None = None) -> dict:
+    """The new values of the synapse's traces (its ``synapse_state``), from the old ones."""
+    out = {}
+    for eq in rule.synapse_state_equations:
+        values = _synapse_namespace(rule, eq.tree, r_pre=r_pre, a_post=a_post, w=w,
+                                    modulator=modulator, activation=activation, state=state,
+                                    traces=traces)
+        out[eq.name] = np.asarray(_eval(eq.tree, values), dtype=float)
+    return out
+
+
+def post_variables(rule: Rule, *, a_post, modulator=1.0, activation: str = "relu",
+                   state: dict | None = None) -> dict:
+    """The post-synaptic unit's variables: built-ins, hidden equations, pathways and
+    broadcast variables at the reference state, the third factor clamped to ``modulator``
+    (times its reference value)."""
+    f = _functions(rule, activation)["f"]
     a_post = np.asarray(a_post, dtype=float)
     post = {"a": a_post, "r": f(a_post), "a_ctx": np.asarray(REFERENCE["a_ctx"]),
             "r_ctx": f(np.asarray(REFERENCE["a_ctx"])), "positive": np.asarray(REFERENCE["positive"])}
     post.update({eq.name: np.asarray(REFERENCE.get(eq.name, 0.0)) for eq in rule.state_equations})
+    post.update({eq.name: np.asarray(0.0) for eq in rule.broadcast_equations})
     post.update({name: np.asarray(value) for name, value in (state or {}).items()})
     for p in rule.pathways:  # a running statistic (decorrelation) starts uncorrelated
         post[p.name] = np.asarray(0.0 if p.rate == "direct" or _reads_statistic(rule, p)
@@ -57,21 +79,42 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
     clamped = {}
     if third is not None:
         base = post.get(third, 1.0)
-        clamped[third] = np.asarray(base) * modulator if third in post else np.asarray(modulator)
+        # a broadcast neuromodulator is clamped to the value itself (its reference is 0)
+        if third in {eq.name for eq in rule.broadcast_equations}:
+            base = 1.0
+        clamped[third] = np.asarray(base) * modulator
         post[third] = clamped[third]
-    # one position of a layer of two channels (a covariance needs two), one negative pair
-    # per positive one
-    namespace = {**functions, **{k: float(v) for k, v in
-                                 rule.population_constants((1, 2), negatives=1).items()}}
+    namespace = _functions(rule, activation)
     for eq in rule.hidden_equations:
         if eq.name in clamped:
             continue
         post[eq.name] = _eval(eq.tree, {**namespace, **post})
+    return post
+
+
+def _functions(rule: Rule, activation: str) -> dict:
+    """Functions and constants of one unit: every reduction is the value itself, on one
+    position of a layer of two channels (a covariance needs two), one negative pair per
+    positive one; the rule's parameters."""
+    act = get_activation(activation)
+    f = lambda x: np.asarray(act.f(_tensor(x)))  # noqa: E731
+    fp = lambda x: np.asarray(act.fprime(_tensor(x)))  # noqa: E731
+    return {**NUMPY_FUNCTIONS, "f": f, "fprime": fp, "pi": math.pi,
+            **{name: (lambda x: x) for name in REDUCTIONS},
+            **{k: float(v) for k, v in rule.population_constants((1, 2), negatives=1).items()}}
+
+
+def _synapse_namespace(rule: Rule, tree, *, r_pre, a_post, w, modulator, activation, state,
+                       traces) -> dict:
+    """Every name a synaptic expression reads, for one synapse."""
+    post = post_variables(rule, a_post=a_post, modulator=modulator, activation=activation,
+                          state=state)
     pre = {"r": np.asarray(r_pre, dtype=float), "r_ctx": np.asarray(REFERENCE["context_pre"]),
            "a": np.asarray(r_pre, dtype=float)}
     syn = {"w": np.asarray(w, dtype=float), "fan_in": 1.0, "fan_out": 1.0}
-    tree = parse_expression(rule.update)
-    values = dict(namespace)
+    syn.update({eq.name: np.asarray(0.0) for eq in rule.synapse_state_equations})
+    syn.update({name: np.asarray(value, dtype=float) for name, value in (traces or {}).items()})
+    values = _functions(rule, activation)
     for name in names_in(tree):
         if name.endswith("_post"):
             values[name] = post.get(name[:-5], 0.0)
@@ -81,20 +124,18 @@ def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: s
             values[name] = syn[name]
         elif name not in values:
             values[name] = 0.0  # another synaptic variable (fixed feedback weight, ...)
-    shape = np.broadcast_shapes(np.shape(r_pre), np.shape(a_post), np.shape(w))
-    return np.broadcast_to(_eval(tree, values), shape).astype(float)
+    return values
 
 
-def check_single_synapse(rule: Rule) -> None:
-    """One synapse at a reference state has no network around it: a rule with network-global
-    (broadcast) variables or synaptic traces is refused, not given made-up values."""
-    missing = [what for what, text in (("broadcast variables", rule.broadcast),
-                                       ("synaptic state (eligibility traces)", rule.synapse_state))
-               if text.strip()]
-    if missing:
-        raise ParameterError("rule", f"{rule.name}: the one-synapse experiments (virtual slice, "
-                             f"induction protocols) do not model {' or '.join(missing)} yet; "
-                             "train the rule's network instead")
+def check_single_synapse(rule: Rule, traces: dict | None = None) -> None:
+    """One synapse at a reference state has no network around it: a rule with synaptic
+    traces is refused unless a protocol follows them (``traces`` given), not given made-up
+    values."""
+    if traces is None and rule.synapse_state.strip():
+        raise ParameterError("rule", f"{rule.name}: its synapses keep eligibility traces, which "
+                             "the virtual slice and the frequency and pairing protocols do not "
+                             "follow; the neuromodulator-timing protocol does "
+                             "(plasticity_sim.analysis.neuromodulation), or train its network")
 
 
 def _reads_statistic(rule: Rule, p) -> bool:
