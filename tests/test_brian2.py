@@ -238,3 +238,37 @@ def test_a_reduction_outside_a_hidden_equation_is_one_clear_error_in_brian2():
     with pytest.raises(ParameterError, match=r"equations: layer_mean\(r \*\* 2\) in .*hidden population"):
         crosscheck(Model.for_rule(rule, arch="fc", width=4, lr=0.01), G2, presentations=4,
                    target="numpy")
+
+
+@pytest.mark.parametrize("rule, variables", [("dfa", ["r", "delta"]), ("bcm", ["r", "theta"])])
+def test_a_state_monitor_records_the_same_values_on_both_engines(rule, variables):
+    """The same StateMonitor on torch (train on a Stream, online, float64) and on Brian2."""
+    from plasticity_sim import StateMonitor, train
+    from plasticity_sim.backends.brian2 import run_brian2
+    from plasticity_sim.backends.torch.train import Trainer
+
+    model = Model.for_rule(rule, arch="lcn", width=4, batch_size=1, lr=0.05)
+    stream = epoch_stream(G3, 12, epochs=1, sample_seed=0, stream_seed=0)
+    torch_monitor = StateMonitor(variables, every=4, populations=[1, 2])
+    rec = train(model, stream, seeds=[0], dtype="float64", n_val=0, n_test=0, probes=False,
+                monitors=[torch_monitor], quiet=True, on_divergence="mask")
+    init = {n: t[0].numpy() for n, t in Trainer(model, G3, [0], dtype="float64").S.items()}
+    run = run_brian2(model, G3, stream, init, target="numpy",
+                     monitor=StateMonitor(variables, every=4, populations=[1, 2]))
+    got, ref = run.state_dataset(), rec.to_dataset()
+    np.testing.assert_array_equal(got.state_step.values, [0, 4, 8])
+    for name in [f"state_{v}_p{p}" for v in variables for p in (1, 2)]:
+        np.testing.assert_allclose(got[name].values, ref[name].isel(seed=0).values,
+                                   rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_a_brian2_state_monitor_names_what_exists():
+    from plasticity_sim import StateMonitor
+    from plasticity_sim.backends.brian2 import run_brian2
+    from plasticity_sim.backends.torch.train import Trainer
+
+    model = Model.for_rule("dfa", arch="fc", width=3, batch_size=1)
+    stream = epoch_stream(G2, 2, epochs=1)
+    init = {n: t[0].numpy() for n, t in Trainer(model, G2, [0], dtype="float64").S.items()}
+    with pytest.raises(ParameterError, match="no population of this network has"):
+        run_brian2(model, G2, stream, init, target="numpy", monitor=StateMonitor("nope"))

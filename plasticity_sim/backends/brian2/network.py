@@ -39,7 +39,7 @@ from ...rules.equations import names_in, parse_expression
 from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
 from .translate import Reduction, brian_expression, suffixed
 
-SCHEDULE = {"traces": -1, "learn": 0, "state": 5, "monitor": 50, "latch": 60,
+SCHEDULE = {"observe": -2, "traces": -1, "learn": 0, "state": 5, "monitor": 50, "latch": 60,
             "drive": 10, "context": 20, "integrate": 30, "readout": 40, "broadcast": 45,
             "signals": 100}
 

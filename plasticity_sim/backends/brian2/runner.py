@@ -8,10 +8,11 @@ chunk restarting at t = 0 with the synaptic and state variables the last one end
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import brian2 as b2
 import numpy as np
+import xarray as xr
 
 from ...errors import ParameterError
 from ...model import Model
@@ -30,6 +31,22 @@ class Brian2Run:
     synapses: dict
     schedule: str
     target: str
+    #: what a StateMonitor asked for: (variable, population) -> (records, positions, units)
+    states: dict = field(default_factory=dict)
+    #: the presentations those records are of
+    state_presentations: np.ndarray | None = None
+
+    def state_dataset(self) -> xr.Dataset:
+        """The StateMonitor's records as the torch engine writes them (without the seed
+        axis): ``state_<var>_p<population>`` (state_step, p<population>_position,
+        p<population>_unit); ``state_step`` is the presentation (online: one per step)."""
+        ds = xr.Dataset(coords={"state_step": ("state_step", self.state_presentations,
+                                               {"long_name": "presentation of the record"})})
+        for (var, pop), values in self.states.items():
+            ds[f"state_{var}_p{pop}"] = (("state_step", f"p{pop}_position", f"p{pop}_unit"),
+                                         values, {"long_name": f"{var} of population {pop}",
+                                                  "units": "1"})
+        return ds
 
 
 def stream_arrays(stream: Stream, whiten: bool = False):
@@ -44,13 +61,20 @@ def stream_arrays(stream: Stream, whiten: bool = False):
 
 
 def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, states: dict | None = None,
-               target: str = "cython", chunk: int | None = None) -> Brian2Run:
+               target: str = "cython", chunk: int | None = None, monitor=None) -> Brian2Run:
     """Run ``stream`` through the Brian2 network of ``model`` starting from ``init`` (torch
-    names -> arrays, one member) and record rates and synaptic variables per presentation."""
+    names -> arrays, one member) and record rates and synaptic variables per presentation.
+
+    ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
+    every N presentations), recorded as the torch engine records it at batch 1: the values of
+    presentations 0, N, 2N, ... (``Brian2Run.states``, ``Brian2Run.state_dataset()``)."""
     if target not in TARGETS:
         raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
     inputs, targets, positive = stream_arrays(stream, model.training.whiten)
     if target == "cpp_standalone":
+        if monitor is not None:
+            raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
+                                 "cython); the cpp_standalone binary records rates and synapses")
         return _run_standalone(model, grammar, inputs, targets, positive, init, states,
                                chunk or len(inputs))
     b2.set_device("runtime")
@@ -61,9 +85,47 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, state
     if states:
         net.set_states(states)
     monitors = _monitors(net, init)
-    net.net.add(*monitors.values())
+    watched = _state_monitors(net, monitor)
+    net.net.add(*monitors.values(), *watched.values())
     net.net.run((len(inputs) + 1) * net.duration, namespace={})
-    return _collect(net, monitors, init, target)
+    run = _collect(net, monitors, init, target)
+    if monitor is not None:
+        every = monitor.every
+        for (var, pop), mon in watched.items():
+            values = np.asarray(getattr(mon, var)).T[1:net.n_presentations + 1:every]
+            run.states[var, pop] = values.reshape(len(values), *net.arch.population_shapes[pop])
+        run.state_presentations = np.arange(0, net.n_presentations, every)
+    return run
+
+
+def _state_monitors(net: Brian2Model, monitor) -> dict:
+    """A Brian2 StateMonitor per (variable, population) the monitor asks for, recording each
+    presentation's values before its updates (as the torch engine observes a step)."""
+    if monitor is None:
+        return {}
+    chosen = range(net.out + 1) if monitor.populations is None else monitor.populations
+    bad = [p for p in chosen if p > net.out]
+    if bad:
+        raise ParameterError("populations", f"the network has populations 0-{net.out} (0 the "
+                             f"input, {net.out} the output); got {bad}")
+    if monitor.reduce != "first":
+        raise ParameterError("reduce", "Brian2 runs one presentation at a time: a minibatch "
+                             "mean is the presentation itself; use reduce='first'")
+    out = {}
+    for var in monitor.variables:
+        for pop in chosen:
+            if var in net.groups[pop].variables:
+                out[var, pop] = b2.StateMonitor(
+                    net.groups[pop], var, record=True, dt=net.duration, when="start",
+                    order=SCHEDULE["observe"], name=f"watch_{var}_p{pop}")
+    missing = [var for var in monitor.variables if all(k[0] != var for k in out)]
+    if missing:
+        known = sorted({v for g in net.groups for v in g.variables if not v.startswith("_")
+                        and v not in ("t", "dt", "N", "i", "t_in_timesteps", "lastspike",
+                                      "not_refractory", "learning")})
+        raise ParameterError("variables", f"no population of this network has {missing}; "
+                             f"it has {known}")
+    return out
 
 
 def _monitors(net: Brian2Model, init: dict) -> dict:
