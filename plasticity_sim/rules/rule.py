@@ -215,20 +215,14 @@ class Rule:
     @property
     def synapse_state_equations(self):
         """The ``synapse_state`` lines, parsed."""
-        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state", dynamics=True)
+        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state",
+                               dynamics=True)
 
     def synapse_state_on(self, readout: bool) -> list:
         """The synaptic state a forward projection has: what its update reads (the readout's
         is ``readout_update`` when given), with the synaptic state that reads."""
         text = self.readout_update if readout and self.readout_update else self.update
-        states = {eq.name: eq for eq in self.synapse_state_equations}
-        chosen, stack = set(), [n for n in names_in(parse_expression(text)) if n in states]
-        while stack:
-            name = stack.pop()
-            if name not in chosen:
-                chosen.add(name)
-                stack += [n for n in names_in(states[name].tree) if n in states]
-        return [eq for eq in self.synapse_state_equations if eq.name in chosen]
+        return _read_closure(self.synapse_state_equations, names_in(parse_expression(text)))
 
     @property
     def input_state_equations(self):
@@ -237,15 +231,7 @@ class Rule:
         the state they read."""
         texts = [self.update] + [eq.expr for eq in self.synapse_state_equations]
         read = set().union(*(names_in(parse_expression(t)) for t in texts))
-        wanted = {n[:-4] for n in read if n.endswith("_pre")}
-        states = {eq.name: eq for eq in self.state_equations}
-        chosen, stack = set(), [n for n in wanted if n in states]
-        while stack:
-            name = stack.pop()
-            if name not in chosen:
-                chosen.add(name)
-                stack += [n for n in names_in(states[name].tree) if n in states]
-        return [eq for eq in self.state_equations if eq.name in chosen]
+        return _read_closure(self.state_equations, {n[:-4] for n in read if n.endswith("_pre")})
 
     @property
     def state_equations(self):
@@ -371,3 +357,16 @@ def _outside_layer_reductions(tree) -> set:
         return {tree.id}
     children = tree.args if isinstance(tree, ast.Call) else list(ast.iter_child_nodes(tree))
     return set().union(set(), *(_outside_layer_reductions(c) for c in children))
+
+
+def _read_closure(equations: list, read: set) -> list:
+    """The equations whose variable is in ``read``, with those they read in turn, in order."""
+    by_name = {eq.name: eq for eq in equations}
+    chosen, stack = set(), [n for n in read if n in by_name]
+    while stack:
+        name = stack.pop()
+        if name not in chosen:
+            chosen.add(name)
+            stack += [n for n in names_in(by_name[name].tree) if n in by_name]
+    return [eq for eq in equations if eq.name in chosen]
+
