@@ -41,6 +41,7 @@ Pathway routes, in Brian2 terms (a summed variable on a Synapses object):
 
 from __future__ import annotations
 
+import ast
 from dataclasses import KW_ONLY, dataclass, field
 
 from ..errors import ParameterError
@@ -349,8 +350,6 @@ class Rule:
 
 def _outside_layer_reductions(tree) -> set:
     """Names an expression reads outside ``layer_sum``/``layer_mean``."""
-    import ast
-
     if isinstance(tree, ast.Call) and tree.func.id in ("layer_sum", "layer_mean"):
         return set()
     if isinstance(tree, ast.Name):
