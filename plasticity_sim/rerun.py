@@ -50,7 +50,12 @@ def rerun_train(ds: xr.Dataset, out, *, quiet: bool = False, device: str | None 
         from .rhm import make_stream
 
         spec = dict(requested["stream"])
+        recorded = spec.pop("digest", None)
         data = make_stream(spec.pop("kind"), data, **spec)
+        if recorded is not None and data.digest() != recorded:
+            raise ParameterError("result", "was trained on a stream its recorded parameters do "
+                                 "not rebuild (a stream built by hand, sliced, or with views "
+                                 "tagged apart): rerun it from a script with that stream")
     return run_and_write(Model.from_dict(config["model"]), data, P, config["seeds"], out,
                          n_val=requested["n_val"],
                          n_test=requested["n_test"], evaluator=config["evaluator"],

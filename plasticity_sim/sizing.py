@@ -42,6 +42,10 @@ def estimate_bytes(model, grammar, P: int, members: int, *, n_val: int = 2000,
     # weights and direct synapses; the update, momentum or Adam's two moments, the copy kept
     # at the best validation epoch and the one kept when a member stops
     state = (weights + direct) * 6
+    # eligibility traces: each the size of its weights, with its new value, the temporaries
+    # of its assignment and the two kept copies
+    traces = len(model.rule.synapse_state_equations)
+    state += weights * traces * 6
     inputs = (P + n_val + n_test) * (units[0] + units[-1]) * 2  # encodings, then a copy
     pairs = model.pairing.scheme is not None
     copies = (1 + model.pairing.negatives) if pairs and model.pairing.scheme != "fixations" else 1

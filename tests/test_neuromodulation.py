@@ -43,10 +43,14 @@ def test_without_a_trace_only_a_coincident_third_factor_counts():
     assert change[1] != 0 and (change[[0, 2, 3]] == 0).all()
 
 
-def test_a_rule_without_a_third_factor_ignores_the_delay():
+def test_a_rule_without_a_third_factor_changes_by_the_pairing_alone():
     ds = neuromodulator_timing(get_rule("bcm"), [-1.0, 0.0, 1.0])
     assert ds.attrs["third_factor"] == ""
-    np.testing.assert_array_equal(ds.relative_change.values, ds.relative_change.values[0])
+    # the run starts at the earliest delay (-1 s: 10 silent presentations, in which BCM's
+    # theta relaxes from 1 towards 0 at eps = 0.01), then one presentation of pairing at
+    # x = 1 with the cell held at r = 1: dw = r (r - theta) x, times 0.1 s / tau_w (100 s)
+    theta = 0.99 ** 10
+    np.testing.assert_allclose(ds.relative_change.values, (1 - theta) * 0.1 / 100.0, rtol=1e-12)
 
 
 def test_units_survive_and_ms_equals_s():

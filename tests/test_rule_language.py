@@ -104,6 +104,8 @@ def test_dx_dt_is_one_euler_step_per_presentation():
     (dict(broadcast="delta = layer_sum(p)"), "already a variable"),
     (dict(synapse_state="w = w", state_init={"w": 0.0, "xbar": 0.1}), "already variables"),
     (dict(hidden="i = r : 1"), "reserved by Brian2"),
+    (dict(hidden="mom = r : 1"), "reserved by Brian2"),  # the Brian2 builder's momentum
+    (dict(broadcast="reward = layer_sum(p)\nz = layer_mean(p * reward)"), "does not have"),
     (dict(state_init={"xbar": 0.1}), "give initial values"),
 ])
 def test_a_malformed_construct_is_refused_by_name(changes, match):
@@ -112,10 +114,35 @@ def test_a_malformed_construct_is_refused_by_name(changes, match):
 
 
 def test_recorded_models_without_the_new_constructs_are_unchanged():
-    plain = Model.for_rule("bp").to_dict()["rule"]
-    assert "broadcast" not in plain and "synapse_state" not in plain
+    # the fields every recorded rule had: a field added to Rule must be left out at its
+    # empty value (LANGUAGE_ADDITIONS), or every cell digest on disk changes
+    recorded = {"name", "summary", "hidden", "output", "update", "pathways", "readout_update",
+                "params", "reference", "state", "state_init", "family", "third_factor"}
+    from plasticity_sim.rules import RULES
+
+    for rule in RULES.values():
+        assert set(rule.to_dict()) == recorded, rule.name
     rule = language_rule()
     assert Rule.from_dict(rule.to_dict()) == rule
+
+
+def test_a_cnn_refuses_a_trace_term_that_would_scale_with_positions():
+    one_sided = language_rule(synapse_state="delig/dt = -elig / tau + elig * shifted_post")
+    with pytest.raises(ParameterError, match="shares this synapse over positions"):
+        Trainer(Model.for_rule(one_sided, arch="cnn", width=4), G, [0])
+    Trainer(Model.for_rule(one_sided, arch="lcn", width=4), G, [0])  # no sharing: fine
+    Trainer(Model.for_rule(language_rule(), arch="cnn", width=4), G, [0])  # both sides: fine
+
+
+def test_the_virtual_slice_reads_presynaptic_state_and_a_broadcast_third_factor():
+    from plasticity_sim.analysis.virtual import synapse_update
+
+    rule = Rule("pre_trace", hidden="", output="delta = err : 1", family="hebbian",
+                broadcast="M = layer_sum(target * p)", update="M_post * (r_pre - xbar_pre)",
+                state="xbar = xbar + 0.5 * (r - xbar)", state_init={"xbar": 0.0})
+    dw = synapse_update(rule, r_pre=1.0, a_post=1.0, w=0.1, modulator=1.0, state={"xbar": 0.7})
+    assert float(dw) == pytest.approx(0.3)  # M clamped to 1 (the first broadcast variable)
+    assert float(synapse_update(rule, r_pre=1.0, a_post=1.0, w=0.1, modulator=0.0)) == 0
 
 
 def test_the_card_reads_the_reward_and_the_traces():

@@ -51,7 +51,8 @@ def test_every_member_is_shown_the_stream_and_the_seeds_draw_the_rest():
     # the same stream and seed alone reproduces member 1
     alone = train(small("bp"), stream, seeds=[1], **RUN)
     np.testing.assert_array_equal(alone.state["s0_w"][0], w[1])
-    assert rec.config["requested"]["stream"] == {"kind": "epochs", **stream.params}
+    assert rec.config["requested"]["stream"] == {"kind": "epochs", **stream.params,
+                                                 "digest": stream.digest()}
 
 
 def test_fixations_from_a_stream():
@@ -92,3 +93,19 @@ def test_a_grammar_needs_P():
     with pytest.raises(ParameterError) as err:
         train(small("bp"), G, seeds=[0], **RUN)
     assert err.value.parameter == "P"
+
+
+def test_a_stream_its_parameters_do_not_rebuild_is_not_rerun_as_another(tmp_path):
+    model = small("clapp", pairs="views", k=2)
+    tagged = view_stream(G, 16, k=2, epochs=1, sample_seed=1, stream_seed=1, tag="other")
+    first = train(model, tagged, seeds=[0], **RUN).to_dataset()
+    with pytest.raises(ParameterError) as err:
+        rerun_train(first, tmp_path / "again.nc", quiet=True)
+    assert err.value.parameter == "result"
+
+
+def test_seeds_are_given():
+    with pytest.raises(ParameterError) as err:
+        train(small("bp"), G, 64, **RUN)
+    assert err.value.parameter == "seeds"
+

@@ -10,8 +10,11 @@ Here one synapse of a hidden projection steps through time one presentation at a
 (``presentation`` seconds each; the rule's equations are per presentation, so its time
 constants are in presentations and this setting gives them physical time):
 
+- the run starts at the earliest delay (or at the pairing, if no delay is negative), with
+  the rule's traces and state at their initial values;
 - during the pairing the pre-synaptic rate is ``pre_rate`` and the post-synaptic cell is
-  held at ``post_rate`` by depolarization; otherwise both are silent;
+  held at ``post_rate`` by depolarization; otherwise both are silent (a state such as BCM's
+  threshold relaxes in the silence before the pairing);
 - the rule's third factor (its ``third_factor``: the broadcast neuromodulator of a
   three-factor rule, the dendritic error of a feedback rule) is 1 during the pulse
   (``pulse_duration`` long, starting ``delay`` after the pairing's onset) and 0 otherwise;

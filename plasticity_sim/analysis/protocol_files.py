@@ -165,8 +165,9 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
         "activation": spec.activation, "synapse_SI": spec.synapse,
         "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
         # what the figures read
-        "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else p.PULSES),
-        "history_duration_s": stim.get("history_duration", 0.0),
+        **({} if spec.kind == "neuromodulator_timing" else {
+            "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else p.PULSES),
+            "history_duration_s": stim.get("history_duration", 0.0)}),
         "params": {rule.name: dict(rule.params) for rule in rules}})
     return ds
 

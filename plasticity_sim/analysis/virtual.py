@@ -29,9 +29,12 @@ MODULATOR = {"on": 1.0, "off": 0.0, "reversed": -1.0}
 
 
 def third_factor(rule: Rule) -> str | None:
+    """The variable clamped as the third factor: the rule's ``third_factor``, else its first
+    pathway (a dendritic signal), else its first broadcast variable (a neuromodulator)."""
     if rule.third_factor:
         return rule.third_factor
-    return next((p.name for p in rule.pathways), None)
+    return next((p.name for p in rule.pathways),
+                next((eq.name for eq in rule.broadcast_equations), None))
 
 
 def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: str = "relu",
@@ -111,6 +114,8 @@ def _synapse_namespace(rule: Rule, tree, *, r_pre, a_post, w, modulator, activat
                           state=state)
     pre = {"r": np.asarray(r_pre, dtype=float), "r_ctx": np.asarray(REFERENCE["context_pre"]),
            "a": np.asarray(r_pre, dtype=float)}
+    # a presynaptic trace sits where the post-synaptic unit's state does (reference or given)
+    pre.update({eq.name: post[eq.name] for eq in rule.input_state_equations})
     syn = {"w": np.asarray(w, dtype=float), "fan_in": 1.0, "fan_out": 1.0}
     syn.update({eq.name: np.asarray(0.0) for eq in rule.synapse_state_equations})
     syn.update({name: np.asarray(value, dtype=float) for name, value in (traces or {}).items()})
@@ -131,7 +136,7 @@ def check_single_synapse(rule: Rule, traces: dict | None = None) -> None:
     """One synapse at a reference state has no network around it: a rule with synaptic
     traces is refused unless a protocol follows them (``traces`` given), not given made-up
     values."""
-    if traces is None and rule.synapse_state.strip():
+    if traces is None and rule.synapse_state_equations:
         raise ParameterError("rule", f"{rule.name}: its synapses keep eligibility traces, which "
                              "the virtual slice and the frequency and pairing protocols do not "
                              "follow; the neuromodulator-timing protocol does "

@@ -93,6 +93,17 @@ class Stream:
                     and np.array_equal(self.pool.labels, other.pool.labels))
         return self.kind == other.kind and self.grammar == other.grammar and all(same)
 
+    def digest(self) -> str:
+        """A hash of what the stream shows (the pool's trees, the order, the pairs): equal
+        digests, the same presentations."""
+        import hashlib
+
+        h = hashlib.sha1(self.kind.encode())
+        for array in (self.pool.choices, self.pool.labels, self.order, self.partner):
+            if array is not None:
+                h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()[:16]
+
     # --- Dataset round trip ----------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
         """The stream as an xarray Dataset (pool, grammar and per-presentation arrays), for

@@ -61,7 +61,9 @@ LANGUAGE_ADDITIONS = {"broadcast": "", "synapse_state": ""}
 #: Names Brian2 keeps for itself (its constants and every group's built-ins): a rule may not
 #: define them, so that both engines accept the same rules.
 ENGINE_RESERVED = {"e", "inf", "t", "dt", "i", "j", "N", "xi", "lastspike", "not_refractory",
-                   "N_incoming", "N_outgoing", "N_pre", "N_post", "t_in_timesteps"}
+                   "N_incoming", "N_outgoing", "N_pre", "N_post", "t_in_timesteps",
+                   # the Brian2 builder's own: momenta, the presentation's flag, the softmax sum
+                   "mom", "learning", "Z"}
 #: Constants every synaptic expression and initializer may read.
 PROJECTION_CONSTANTS = {"fan_in", "fan_out", "pi"}
 
@@ -182,10 +184,13 @@ class Rule:
                    + self.broadcast_equations}
         defined |= set(self.params) | {p.name for p in self.pathways}
         defined |= {v for p in self.pathways for v in p.synapses}
-        if defined & ENGINE_RESERVED:
-            raise ParameterError("equations", f"rule {self.name!r}: "
-                                 f"{sorted(defined & ENGINE_RESERVED)} are reserved by Brian2 (its "
-                                 "constants and every group's built-ins); rename them")
+        clash = defined & ENGINE_RESERVED
+        # Brian2 keeps a trace's next value as <name>_new on the same synapses
+        clash |= {f"{eq.name}_new" for eq in self.synapse_state_equations} & defined
+        if clash:
+            raise ParameterError("equations", f"rule {self.name!r}: {sorted(clash)} are "
+                                 "reserved by Brian2 (its constants, every group's built-ins, "
+                                 "the builder's own variables); rename them")
         own = {eq.name for eq in self.synapse_state_equations}
         clash = own & (reserved | set(self.params) | set(self.synapse_variables)
                        | {p.name for p in self.pathways})
@@ -257,7 +262,9 @@ class Rule:
                 raise ParameterError("broadcast", f"{where}: reads {sorted(loose)} outside "
                                      "layer_sum/layer_mean; a broadcast variable is one value per "
                                      "presentation: reduce the output's variables over the layer")
-            inside = names_in(eq.tree) - set(self.params) - defined - POPULATION_CONSTANTS - {"pi"}
+            # what is reduced is the output's own (a broadcast variable arrives after it)
+            inside = _inside_layer_reductions(eq.tree) - set(self.params) \
+                - POPULATION_CONSTANTS - {"pi"}
             if inside - output:
                 raise ParameterError("broadcast", f"{where}: reads {sorted(inside - output)}, "
                                      f"which the output population does not have; it has "
@@ -368,4 +375,11 @@ def _read_closure(equations: list, read: set) -> list:
             chosen.add(name)
             stack += [n for n in names_in(by_name[name].tree) if n in by_name]
     return [eq for eq in equations if eq.name in chosen]
+
+
+def _inside_layer_reductions(tree) -> set:
+    """Names an expression reads inside ``layer_sum``/``layer_mean``."""
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and n.func.id in ("layer_sum", "layer_mean")]
+    return set().union(set(), *(names_in(c) for c in calls))
 

@@ -424,6 +424,15 @@ class CompiledNetwork:
                 terms = separate(eq.tree, scope.side, where)
                 own = [t for t in terms if not t.factors["pre"] and not t.factors["post"]]
                 rest = [t for t in terms if t.factors["pre"] or t.factors["post"]]
+                shared = proj.shares_positions and self.arch.population_shapes[k + 1][0] > 1
+                one_sided = [t for t in rest if not (t.factors["pre"] and t.factors["post"])]
+                if shared and one_sided:  # summed over positions it would scale with them
+                    raise ParameterError("synapse_state", f"{where}: a CNN shares this synapse "
+                                         "over positions, so a trace term needs both a pre- and "
+                                         "a post-synaptic factor (summed over the positions) or "
+                                         "neither (the synapse's own value); a term with one "
+                                         "side only would grow with the number of positions. "
+                                         "Write it with both sides, or use arch lcn or fc")
                 parts = [self._outer_sum(f"_proj{k}", rest, scope, k, k + 1)] if rest else []
                 for t in own:  # the synapse's own value: not a mean over presentations
                     coef = t.coef * math.prod(scope.fold(f) for f in t.factors["scalar"])

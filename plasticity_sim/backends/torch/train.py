@@ -273,7 +273,7 @@ class Trainer:
 
 
 def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
-          seeds: Sequence[int] = (0,), *, n_test: int = MAX_TEST,
+          seeds: Sequence[int] | None = None, *, n_test: int = MAX_TEST,
           n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
           on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
@@ -319,6 +319,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
     for name, n in (("sensitivity_samples", sensitivity_samples),
                     ("representation_samples", representation_samples)):
         require_int(name, n, minimum=0)  # now, not after training
+    if seeds is None:
+        raise ParameterError("seeds", "give the members' seeds, e.g. seeds=[0, 1, 2]")
     stream = grammar if isinstance(grammar, Stream) else None
     if stream is not None:
         if P is not None:
@@ -362,7 +364,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
     rec = _recording(model, grammar, trainer, data, settings, evaluator)
     # what a rerun needs beyond the model and the grammar (``plasticity-sim rerun``)
     requested = {"n_val": n_val, "n_test": n_test}
-    requested.update({"stream": {"kind": stream.kind, **stream.params}} if stream is not None
+    requested.update({"stream": {"kind": stream.kind, **stream.params,
+                                 "digest": stream.digest()}} if stream is not None
                      else {"P": P})
     rec.config.update(requested=requested,
                       dtype=rec.attrs["dtype"], device=rec.attrs["device"],
