@@ -36,6 +36,13 @@ def facets(ds: xr.Dataset):
         yield "".join(f"_{k}{v}" for k, v in named.items()), ds.sel(sel)
 
 
+def scored_name(ds: xr.Dataset) -> str:
+    """What a table scores: the test accuracy, or, for a result without a test set (a
+    search: ``n_test = 0``), the validation accuracy."""
+    tested = np.isfinite(ds.test_accuracy.values).any()
+    return "test_accuracy" if tested or "val_accuracy" not in ds else "val_accuracy"
+
+
 def protocol_note(ds: xr.Dataset) -> str:
     """One line that says how a result's numbers were made: the evaluator, how data was
     counted, how diverged runs count."""
@@ -43,7 +50,9 @@ def protocol_note(ds: xr.Dataset) -> str:
     name = {"readout": "the network's own readout",
             "probe": "a linear probe of the top hidden layer"}.get(evaluator, "test accuracy "
                                                                           "(evaluator not recorded)")
-    return (f"Evaluator: {name} (test set, read once). P counts every input a learner sees "
+    where = "test set, read once" if scored_name(ds) == "test_accuracy" else \
+        "validation set: this result has no test set"
+    return (f"Evaluator: {name} ({where}). P counts every input a learner sees "
             "(each view, each fixation). A diverged run scores chance; 'diverged' and 'cap' "
             "count the runs that diverged or reached the epoch cap, over all P.")
 
@@ -67,7 +76,7 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
                      " update alignment with bp over training, layers 1..L |")
         rows += [head, "|" + "---|" * (head.count("|") - 1)]
         part, missing = _with_runs(part)
-        scored = scored_accuracy(part)
+        scored = scored_accuracy(part, scored_name(part))
         for rule in part.rule.values:
             acc = scored.sel(rule=rule).transpose("seed", axis).values
             first = sample_complexity(x, acc, threshold)
@@ -97,7 +106,8 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
 def _with_runs(part: xr.Dataset) -> tuple[xr.Dataset, list[str]]:
     """The rules with at least one run (a grid run in part leaves the others all NaN), and
     the names of the others."""
-    ran = np.isfinite(scored_accuracy(part)).any([d for d in part.test_accuracy.dims if d != "rule"])
+    ran = np.isfinite(scored_accuracy(part, scored_name(part))).any(
+        [d for d in part.test_accuracy.dims if d != "rule"])
     missing = [str(r) for r in part.rule.values[~ran.values]]
     return (part.sel(rule=part.rule.values[ran.values]) if missing else part), missing
 

@@ -89,6 +89,19 @@ def test_a_rule_of_the_grid_that_was_not_run_is_named_not_tabled(tmp_path):
     assert len(plot_result(ds, tmp_path)) == 2     # accuracy and P*, drawn for `ran` only
 
 
+def test_a_search_without_a_test_set_is_tabled_on_validation():
+    val = np.array([[[0.3, 0.5, 0.8, 1, 1]], [[0.3, 0.3, 0.3, 0.3, 0.3]]]).transpose(0, 2, 1)
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), np.full_like(val, np.nan),
+                                       {"evaluator": "readout"}),
+                     "val_accuracy": (("rule", "P", "seed"), val),
+                     "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
+                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]})
+    table = p_star_table(ds)
+    assert "validation set: this result has no test set" in table
+    assert "| good | 362 |" in table and "| bad | > 1024 |" in table
+    assert "Not run" not in table
+
+
 def test_p_star_table_counts_diverged_and_capped_runs_and_names_its_evaluator():
     acc = np.array([[[0.3, 0.5, 0.95, 0.85, 1]], [[0.3, 0.3, 0.3, 0.3, np.nan]]]).transpose(0, 2, 1)
     diverged = np.isnan(acc)
