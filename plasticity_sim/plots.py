@@ -63,6 +63,11 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
     axis = p_axis(ds)
     rows = [protocol_note(ds), ""]
     for suffix, part in facets(ds):
+        # the grid's largest P that any rule ran (a partial grid leaves the rest NaN)
+        ran_at = np.isfinite(scored_accuracy(part, scored_name(part))).any(
+            [d for d in part.test_accuracy.dims if d != axis])
+        if ran_at.any() and not ran_at.all():
+            part = part.sel({axis: part[axis].values[:int(np.flatnonzero(ran_at.values)[-1]) + 1]})
         x = part[axis].values
         largest = f"{axis} = {x[-1]:g}"
         head = (f"| rule{' (' + suffix.strip('_') + ')' if suffix else ''} | P* ({threshold:.0%}) | "

@@ -89,6 +89,16 @@ def test_a_rule_of_the_grid_that_was_not_run_is_named_not_tabled(tmp_path):
     assert len(plot_result(ds, tmp_path)) == 2     # accuracy and P*, drawn for `ran` only
 
 
+def test_the_table_reads_the_largest_P_that_was_run():
+    acc = np.array([[[0.3, 0.5, 0.8, np.nan, np.nan]], [[0.3, 0.3, 0.3, np.nan, np.nan]]])
+    ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), acc.transpose(0, 2, 1)),
+                     "sample_complexity_scale": (("rule", "P"), np.full((2, 5), 256))},
+                    coords={"rule": ["good", "bad"], "P": P, "seed": [0]})
+    table = p_star_table(ds)
+    assert "accuracy at P = 256 |" in table and "| good | > 256 |" in table
+    assert "nan" not in table
+
+
 def test_a_search_without_a_test_set_is_tabled_on_validation():
     val = np.array([[[0.3, 0.5, 0.8, 1, 1]], [[0.3, 0.3, 0.3, 0.3, 0.3]]]).transpose(0, 2, 1)
     ds = xr.Dataset({"test_accuracy": (("rule", "P", "seed"), np.full_like(val, np.nan),
