@@ -91,13 +91,16 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
             ratio = first.value / scale if axis == "P" else first.value
             last = acc[:, -1]
             one = part.sel(rule=rule)
+            at_largest = f"{seed_mean(last):.3f} ± {seed_sd(last):.3f}" \
+                if np.isfinite(last).any() else "not run"
             row = (f"| {rule} | {_bound(first)}{in_p(first.value):.0f} | "
                    f"{_bound(stable)}{in_p(stable.value):.0f} | {_bound(first)}{ratio:.2g} | "
-                   f"{seed_mean(last):.3f} ± {seed_sd(last):.3f} | "
+                   f"{at_largest} | "
                    f"{count_runs(one, 'diverged')} | {count_runs(one, 'stopped_by', 'cap')} |")
             if has_probes:
                 probe = part.probe_accuracy.sel(rule=rule).isel({axis: -1}).transpose("seed", ...)
-                row += " " + " / ".join(f"{a:.2f}" for a in seed_mean(probe.values)) + " |"
+                row += (" " + " / ".join(f"{a:.2f}" for a in seed_mean(probe.values))
+                        if np.isfinite(probe.values).any() else " not run") + " |"
             if has_alignment:
                 for name in ("signal_alignment_mean", "update_alignment_mean"):
                     row += " " + " / ".join(f"{a:.2f}" for a in _late(part, rule, name, axis)) + " |"

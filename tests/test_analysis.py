@@ -97,6 +97,9 @@ def test_the_table_reads_the_largest_P_that_was_run():
     table = p_star_table(ds)
     assert "accuracy at P = 256 |" in table and "| good | > 256 |" in table
     assert "nan" not in table
+    acc[1, 0, 2] = np.nan  # one rule not run at the largest P another reached
+    table = p_star_table(ds.assign(test_accuracy=(("rule", "P", "seed"), acc.transpose(0, 2, 1))))
+    assert "| bad | > 128 | > 128 | > 0.5 | not run | 0 | 0 |" in table
 
 
 def test_a_search_without_a_test_set_is_tabled_on_validation():
