@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class Equation:
     expr: str
     unit: str = "1"
 
-    @property
+    @cached_property  # parsed once: the engines and the one-synapse experiments read it often
     def tree(self) -> ast.expr:
         return parse_expression(self.expr, where=f"equation for {self.name!r}")
 

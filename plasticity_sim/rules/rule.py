@@ -42,7 +42,8 @@ Pathway routes, in Brian2 terms (a summed variable on a Synapses object):
 from __future__ import annotations
 
 import ast
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
+from functools import cached_property
 
 from ..errors import ParameterError
 from .equations import FUNCTIONS, POPULATION_CONSTANTS, names_in, parse_equations, parse_expression
@@ -123,7 +124,8 @@ class Rule:
     """A learning rule as equations: ``Rule(name, hidden=..., output=..., update=...)``.
     Everything after the name is a keyword; only ``hidden``, ``output`` and ``update`` are
     required. What each field means and when it is evaluated: the docstring of
-    :mod:`plasticity_sim.rules.rule` and docs/rules.md."""
+    :mod:`plasticity_sim.rules.rule` and docs/rules.md. The equations are parsed once, when
+    the rule is made (``*_equations``: tuples of :class:`~.equations.Equation`)."""
 
     name: str
     _: KW_ONLY
@@ -203,26 +205,26 @@ class Rule:
             raise ParameterError("state_init", f"rule {self.name!r}: give initial values for "
                                  f"{sorted(unknown)}")
 
-    @property
-    def hidden_equations(self):
+    @cached_property
+    def hidden_equations(self) -> tuple:
         """The ``hidden`` lines, parsed."""
-        return parse_equations(self.hidden, where=f"rule {self.name!r} hidden")
+        return tuple(parse_equations(self.hidden, where=f"rule {self.name!r} hidden"))
 
-    @property
-    def output_equations(self):
+    @cached_property
+    def output_equations(self) -> tuple:
         """The ``output`` lines, parsed."""
-        return parse_equations(self.output, where=f"rule {self.name!r} output")
+        return tuple(parse_equations(self.output, where=f"rule {self.name!r} output"))
 
-    @property
-    def broadcast_equations(self):
+    @cached_property
+    def broadcast_equations(self) -> tuple:
         """The ``broadcast`` lines, parsed."""
-        return parse_equations(self.broadcast, where=f"rule {self.name!r} broadcast")
+        return tuple(parse_equations(self.broadcast, where=f"rule {self.name!r} broadcast"))
 
-    @property
-    def synapse_state_equations(self):
+    @cached_property
+    def synapse_state_equations(self) -> tuple:
         """The ``synapse_state`` lines, parsed."""
-        return parse_equations(self.synapse_state, where=f"rule {self.name!r} synapse_state",
-                               dynamics=True)
+        return tuple(parse_equations(self.synapse_state,
+                                     where=f"rule {self.name!r} synapse_state", dynamics=True))
 
     def synapse_state_on(self, readout: bool) -> list:
         """The synaptic state a forward projection has: what its update reads (the readout's
@@ -230,19 +232,26 @@ class Rule:
         text = self.readout_update if readout and self.readout_update else self.update
         return _read_closure(self.synapse_state_equations, names_in(parse_expression(text)))
 
-    @property
-    def input_state_equations(self):
+    def state_on(self, input_population: bool) -> list:
+        """The state variables a population has: every one in a hidden population, in the
+        input those an update reads from it (:attr:`input_state_equations`)."""
+        return self.input_state_equations if input_population else self.state_equations
+
+    @cached_property
+    def input_state_equations(self) -> tuple:
         """The state equations the input population has too: those whose variable a forward
         update or synaptic state reads pre-synaptically (``x_pre``: a presynaptic trace), and
         the state they read."""
         texts = [self.update] + [eq.expr for eq in self.synapse_state_equations]
         read = set().union(*(names_in(parse_expression(t)) for t in texts))
-        return _read_closure(self.state_equations, {n[:-4] for n in read if n.endswith("_pre")})
+        return tuple(_read_closure(self.state_equations,
+                                   {n[:-4] for n in read if n.endswith("_pre")}))
 
-    @property
-    def state_equations(self):
+    @cached_property
+    def state_equations(self) -> tuple:
         """The ``state`` lines, parsed."""
-        return parse_equations(self.state, where=f"rule {self.name!r} state", dynamics=True)
+        return tuple(parse_equations(self.state, where=f"rule {self.name!r} state",
+                                     dynamics=True))
 
     def _check_broadcast(self, reserved: set):
         """A broadcast variable is one value per presentation: outside a layer-wide reduction it
@@ -311,12 +320,8 @@ class Rule:
 
     def to_kwargs(self) -> dict:
         """The keyword arguments that rebuild the rule: ``Rule(**rule.to_kwargs()) == rule``."""
-        return dict(name=self.name, summary=self.summary, hidden=self.hidden, output=self.output,
-                    update=self.update, pathways=self.pathways, readout_update=self.readout_update,
-                    params=dict(self.params), reference=self.reference, state=self.state,
-                    state_init=dict(self.state_init), family=self.family,
-                    third_factor=self.third_factor, broadcast=self.broadcast,
-                    synapse_state=self.synapse_state)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "params": dict(self.params), "state_init": dict(self.state_init)}
 
     def to_dict(self) -> dict:
         """The rule as plain data (a model file's ``[rule]`` table), pathways at their defaults
@@ -338,9 +343,7 @@ class Rule:
         missing = [k for k in ("name", "hidden", "output", "update") if k not in spec]
         if missing:
             raise ParameterError("rule", f"a rule definition needs {missing}")
-        known = {"name", "summary", "hidden", "output", "update", "readout_update", "params",
-                 "reference", "pathways", "state", "state_init", "family", "third_factor",
-                 "broadcast", "synapse_state"}
+        known = {f.name for f in fields(cls)}
         if set(spec) - known:
             raise ParameterError("rule", f"unknown fields {sorted(set(spec) - known)}; "
                                  f"allowed: {sorted(known)}")

@@ -421,7 +421,7 @@ class Brian2Model:
                     self._sgd(self.synapses[key], p.plastic_variable, expr, train.lr)
         for l in range(self.out):  # every new value from the old ones, then all assigned
             constants = self._population_constants(l)
-            equations = self.state_equations(l)
+            equations = self.rule.state_on(input_population=l == 0)
             code = [f"_new_{eq.name} = learning * ({brian_expression(eq.expr, self.act, constants)})"
                     f" + (1 - learning) * {eq.name}" for eq in equations]
             code += [f"{eq.name} = _new_{eq.name}" for eq in equations]
@@ -442,10 +442,6 @@ class Brian2Model:
             dt=self.duration, when="start", order=SCHEDULE["traces"])
         syn.run_regularly("\n".join(f"{eq.name} = {eq.name}_new" for eq in equations),
                           dt=self.duration, when="start", order=SCHEDULE["learn"] + 1)
-
-    def state_equations(self, pop: int) -> list:
-        """A hidden population has every state variable; the input those read from it."""
-        return self.rule.input_state_equations if pop == 0 else self.rule.state_equations
 
     def _sgd(self, syn, var: str, expr: str, lr: float):
         train = self.model.training

@@ -17,6 +17,7 @@ import xarray as xr
 from ...errors import ParameterError
 from ...model import Model
 from ...rhm import Grammar, Stream, one_hot
+from ...rules.rule import ENGINE_RESERVED
 from .network import SCHEDULE, Brian2Model
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
@@ -121,8 +122,7 @@ def _state_monitors(net: Brian2Model, monitor) -> dict:
     missing = [var for var in monitor.variables if all(k[0] != var for k in out)]
     if missing:
         known = sorted({v for g in net.groups for v in g.variables if not v.startswith("_")
-                        and v not in ("t", "dt", "N", "i", "t_in_timesteps", "lastspike",
-                                      "not_refractory", "learning")})
+                        and v not in ENGINE_RESERVED})
         raise ParameterError("variables", f"no population of this network has {missing}; "
                              f"it has {known}")
     return out
@@ -224,7 +224,7 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
 
 def _read_states(net: Brian2Model) -> dict:
     return {f"p{l}_{eq.name}": np.asarray(getattr(net.groups[l], eq.name)[:])
-            for l in range(net.out) for eq in net.state_equations(l)}
+            for l in range(net.out) for eq in net.rule.state_on(input_population=l == 0)}
 
 
 def _read_momenta(net: Brian2Model) -> dict:

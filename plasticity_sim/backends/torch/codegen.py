@@ -137,15 +137,11 @@ class CompiledNetwork:
     def states(self) -> dict:
         """Generated state name -> (population, initial value)."""
         return {f"p{l}_{eq.name}": (l, float(self.rule.state_init[eq.name]))
-                for l in range(self.out) for eq in self._state_equations(l)}
+                for l in range(self.out) for eq in self.rule.state_on(input_population=l == 0)}
 
     def _synapse_state(self, k: int) -> list:
         """The synaptic state of forward projection k (what its update reads)."""
         return self.rule.synapse_state_on(readout=k == self.depth)
-
-    def _state_equations(self, pop: int) -> list:
-        """A hidden population has every state variable; the input those read from it."""
-        return self.rule.input_state_equations if pop == 0 else self.rule.state_equations
 
     def constants(self, proj: Projection) -> dict:
         return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out, "pi": math.pi}
@@ -462,10 +458,9 @@ class CompiledNetwork:
                         and positions > 1:  # a running statistic averages positions, not sums
                     total = f"({total}) * {1 / positions!r}"
                 self._emit(f"U['{prefix}_{pathway.plastic_variable}'] = {total}")
+        on_input = self.rule.state_on(input_population=True)
         for eq in self.rule.state_equations:
-            for l in range(self.out):
-                if eq not in self._state_equations(l):
-                    continue
+            for l in range(0 if eq in on_input else 1, self.out):
                 scope = Scope(where=f"rule {self.rule.name!r} state {eq.name}", own=(l, self._known[l]),
                               constants=self.population_constants(l))
                 self._emit(f"U['ST:p{l}_{eq.name}'] = _breduce({scope.render(eq.tree)} + "
