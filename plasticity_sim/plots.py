@@ -64,8 +64,7 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
     rows = [protocol_note(ds), ""]
     for suffix, part in facets(ds):
         # the grid's largest P that any rule ran (a partial grid leaves the rest NaN)
-        ran_at = np.isfinite(scored_accuracy(part, scored_name(part))).any(
-            [d for d in part.test_accuracy.dims if d != axis])
+        ran_at = _ran(part, axis)
         if ran_at.any() and not ran_at.all():
             part = part.sel({axis: part[axis].values[:int(np.flatnonzero(ran_at.values)[-1]) + 1]})
         x = part[axis].values
@@ -111,11 +110,16 @@ def p_star_table(ds: xr.Dataset, threshold: float = 0.9) -> str:
     return "\n".join(rows).rstrip()
 
 
+def _ran(part: xr.Dataset, along: str) -> xr.DataArray:
+    """Along one axis (rule, P), whether any run there has a score."""
+    scored = scored_accuracy(part, scored_name(part))
+    return np.isfinite(scored).any([d for d in scored.dims if d != along])
+
+
 def _with_runs(part: xr.Dataset) -> tuple[xr.Dataset, list[str]]:
     """The rules with at least one run (a grid run in part leaves the others all NaN), and
     the names of the others."""
-    ran = np.isfinite(scored_accuracy(part, scored_name(part))).any(
-        [d for d in part.test_accuracy.dims if d != "rule"])
+    ran = _ran(part, "rule")
     missing = [str(r) for r in part.rule.values[~ran.values]]
     return (part.sel(rule=part.rule.values[ran.values]) if missing else part), missing
 

@@ -34,7 +34,7 @@ from ..errors import ParameterError
 from ..provenance import global_attrs
 from ..rules.rule import Rule
 from .protocols import si
-from .virtual import _eval, _functions, post_variables, synapse_update, third_factor, traces_update
+from .virtual import state_update, synapse_update, third_factor, traces_update
 
 #: the defaults (choices of this library, not fitted to data)
 DELAYS = (-2.0, -1.0, -0.5, 0.0, 0.3, 0.6, 1.0, 2.0, 3.0, 5.0)    # s, modulator onset - pairing onset
@@ -50,7 +50,7 @@ def neuromodulator_timing(rule: Rule, delays=DELAYS, *, presentation=PRESENTATIO
                           w0: float = 1.0, activation: str = "relu") -> xr.Dataset:
     """The weight change (relative to ``w0``) for every delay of the neuromodulator pulse
     after the pairing's onset (negative: before it)."""
-    delays = np.array([_seconds(d, "delays") for d in np.atleast_1d(delays)], dtype=float)
+    delays = np.array([float(si(d, "time", "delays", signed=True)) for d in np.atleast_1d(delays)])
     if delays.ndim != 1 or (np.diff(delays) <= 0).any():
         raise ParameterError("delays", f"must be increasing; got {delays.tolist()}")
     step = float(si(presentation, "time", "presentation"))
@@ -96,7 +96,6 @@ def _run(rule: Rule, pairing: np.ndarray, pulse: np.ndarray, x: float, drive: fl
     state = {eq.name: float(rule.state_init[eq.name]) for eq in rule.state_equations}
     traces = {eq.name: float(rule.state_init[eq.name]) for eq in rule.synapse_state_equations}
     total, w = 0.0, w0
-    functions = _functions(rule, activation)
     for paired, modulated in zip(pairing, pulse):
         r_pre = x if paired else 0.0
         a_post = drive if paired else 0.0
@@ -104,10 +103,8 @@ def _run(rule: Rule, pairing: np.ndarray, pulse: np.ndarray, x: float, drive: fl
                   activation=activation, state=state)
         total += float(synapse_update(rule, traces=traces, **kw))
         traces = {k: float(v) for k, v in traces_update(rule, traces, **kw).items()}
-        post = post_variables(rule, a_post=a_post, modulator=float(modulated),
-                              activation=activation, state=state)
-        state = {eq.name: float(_eval(eq.tree, {**functions, **post}))
-                 for eq in rule.state_equations}
+        state = {k: float(v) for k, v in state_update(
+            rule, state, a_post=a_post, modulator=float(modulated), activation=activation).items()}
     return total
 
 
@@ -116,21 +113,6 @@ def _drive_for(rule: Rule, rate: float, activation: str) -> float:
     from .protocols import Synapse
 
     return Synapse(rule=rule, activation=activation, rate_unit=1.0).drive_for(rate)
-
-
-def _seconds(value, name: str) -> float:
-    """A time that may be negative (a delay before the pairing): a Brian2 quantity or s."""
-    from brian2 import second
-    from brian2.units.fundamentalunits import Quantity, have_same_dimensions
-
-    if isinstance(value, Quantity):
-        if not have_same_dimensions(value, second):
-            raise ParameterError(name, f"must be a time (in s or a multiple); got {value!r}")
-        value = value / second
-    out = float(value)
-    if not np.isfinite(out):
-        raise ParameterError(name, f"must be finite; got {value!r}")
-    return out
 
 
 def timing_figure(ds: xr.Dataset):

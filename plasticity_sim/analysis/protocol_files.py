@@ -131,14 +131,13 @@ def load_protocol(path: str | Path) -> ProtocolFile:
 def run_protocol(spec: ProtocolFile) -> xr.Dataset:
     """The protocol on one synapse of every rule the file names (default: all), one Dataset
     with ``units`` on every variable, the file's settings in its attributes."""
-    from ..rules.registry import RULES, get_rule
-
     from ..model import Model
+    from ..rules.registry import RULES, get_rule
 
     rules = [get_rule(name) for name in spec.rules]
     rules += [Model.from_toml(path).rule for path in spec.model_files]
     rules = rules or list(RULES.values())
-    stim = dict(spec.stimulus)
+    stim, shown = dict(spec.stimulus), {}  # shown: what the figures read
     if spec.kind == "neuromodulator_timing":
         from .neuromodulation import neuromodulator_timing
 
@@ -147,28 +146,27 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
     else:
         synapses = [p.Synapse.make(rule, activation=spec.activation, **spec.synapse)
                     for rule in rules]
-    if spec.kind == "pairing":
-        stim.setdefault("post_rates", p.POST_RATES)
-        parts = [p.pairing(syn, **stim) for syn in synapses]
-    elif spec.kind != "neuromodulator_timing":
-        stim.setdefault("frequencies", p.FREQUENCIES)
-        if spec.kind == "rate_history":
-            stim.setdefault("histories", p.HISTORIES)
-            stim.setdefault("history_duration", p.HISTORY_DURATION)
-            parts = [p.history_protocol(syn, **stim) for syn in synapses]
+        if spec.kind == "pairing":
+            stim.setdefault("post_rates", p.POST_RATES)
+            parts = [p.pairing(syn, **stim) for syn in synapses]
         else:
-            parts = [p.frequency_response(syn, **stim) for syn in synapses]
+            stim.setdefault("frequencies", p.FREQUENCIES)
+            if spec.kind == "rate_history":
+                stim.setdefault("histories", p.HISTORIES)
+                stim.setdefault("history_duration", p.HISTORY_DURATION)
+                parts = [p.history_protocol(syn, **stim) for syn in synapses]
+            else:
+                parts = [p.frequency_response(syn, **stim) for syn in synapses]
+        shown = {"pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing"
+                                    else p.PULSES),
+                 "history_duration_s": stim.get("history_duration", 0.0)}
     ds = xr.concat(_with_every_state(parts), dim="rule", combine_attrs="drop_conflicts")
     ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules]))
     ds.attrs = global_attrs(spec.title, {
         "protocol_file": spec.path, "kind": spec.kind, "rules": [rule.name for rule in rules],
         "activation": spec.activation, "synapse_SI": spec.synapse,
         "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
-        # what the figures read
-        **({} if spec.kind == "neuromodulator_timing" else {
-            "pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing" else p.PULSES),
-            "history_duration_s": stim.get("history_duration", 0.0)}),
-        "params": {rule.name: dict(rule.params) for rule in rules}})
+        **shown, "params": {rule.name: dict(rule.params) for rule in rules}})
     return ds
 
 

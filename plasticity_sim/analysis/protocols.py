@@ -29,8 +29,7 @@ from ..errors import ParameterError
 from ..network.activations import get_activation
 from ..provenance import global_attrs
 from ..rules.rule import Rule
-from .virtual import (_eval, _functions, _tensor, check_single_synapse, post_variables,
-                      synapse_update)
+from .virtual import _tensor, check_single_synapse, state_update, synapse_update
 
 #: steps per shortest time constant: the protocol's only dynamics are tau_w and tau_state
 STEPS_PER_TAU = 50
@@ -39,9 +38,10 @@ PAIRING_PULSES = 100    # pre-synaptic pulses of a pairing
 PAIRING_PRE_RATE = 1.0  # Hz
 
 
-def si(value, kind: str, name: str) -> np.ndarray:
+def si(value, kind: str, name: str, signed: bool = False) -> np.ndarray:
     """``value`` (a Brian2 quantity, or numbers taken in SI units) as floats in Hz or s; a
-    quantity of another dimension is one error naming ``name``."""
+    quantity of another dimension is one error naming ``name``. Negative values only with
+    ``signed`` (a delay before an event)."""
     from brian2 import Hz, second
     from brian2.units.fundamentalunits import Quantity, have_same_dimensions
 
@@ -52,7 +52,9 @@ def si(value, kind: str, name: str) -> np.ndarray:
                                  f"got {value!r}")
         value = np.asarray(value / unit, dtype=float)
     out = np.asarray(value, dtype=float)
-    if not np.isfinite(out).all() or (out < 0).any():
+    if not np.isfinite(out).all():
+        raise ParameterError(name, f"must be finite; got {value!r}")
+    if not signed and (out < 0).any():
         raise ParameterError(name, f"must be finite and >= 0; got {value!r}")
     return out
 
@@ -118,18 +120,14 @@ class Synapse:
         w0 = np.broadcast_to(np.asarray(w, float), x.shape)
         change = np.zeros(x.shape)
         state = {k: np.broadcast_to(np.asarray(v, float), x.shape).copy() for k, v in state.items()}
-        equations = [(eq.name, eq.tree) for eq in self.rule.state_equations]
         for _ in range(steps):
             w = w0 + change
             a = w * x + other_drive
             dw = synapse_update(self.rule, r_pre=x, a_post=a, w=w, activation=self.activation,
                                 state=state) if plastic else 0.0
-            namespace = {**post_variables(self.rule, a_post=a, activation=self.activation,
-                                          state=state), "eps": dt / self.tau_state}
-            namespace.update({k: v for k, v in _functions(self.rule, self.activation).items()
-                              if k not in namespace})
-            state = {name: np.asarray(_eval(tree, {**namespace, **state}), float)
-                     for name, tree in equations}  # the rule's own state equations
+            # the rule's own state equations, with its rate eps = dt / tau_state
+            state = state_update(self.rule, state, a_post=a, activation=self.activation,
+                                 eps=dt / self.tau_state)
             change = change + dw * dt / self.tau_w
         return change, state
 

@@ -68,7 +68,8 @@ def post_variables(rule: Rule, *, a_post, modulator=1.0, activation: str = "relu
     """The post-synaptic unit's variables: built-ins, hidden equations, pathways and
     broadcast variables at the reference state, the third factor clamped to ``modulator``
     (times its reference value)."""
-    f = _functions(rule, activation)["f"]
+    namespace = _functions(rule, activation)
+    f = namespace["f"]
     a_post = np.asarray(a_post, dtype=float)
     post = {"a": a_post, "r": f(a_post), "a_ctx": np.asarray(REFERENCE["a_ctx"]),
             "r_ctx": f(np.asarray(REFERENCE["a_ctx"])), "positive": np.asarray(REFERENCE["positive"])}
@@ -87,12 +88,22 @@ def post_variables(rule: Rule, *, a_post, modulator=1.0, activation: str = "relu
             base = 1.0
         clamped[third] = np.asarray(base) * modulator
         post[third] = clamped[third]
-    namespace = _functions(rule, activation)
     for eq in rule.hidden_equations:
         if eq.name in clamped:
             continue
         post[eq.name] = _eval(eq.tree, {**namespace, **post})
     return post
+
+
+def state_update(rule: Rule, state: dict, *, a_post, modulator=1.0, activation: str = "relu",
+                 **constants) -> dict:
+    """The unit's state variables' new values from the old ones (``state``); ``constants``
+    replace names the equations read (a rate ``eps``)."""
+    namespace = {**_functions(rule, activation),
+                 **post_variables(rule, a_post=a_post, modulator=modulator,
+                                  activation=activation, state=state), **constants, **state}
+    return {eq.name: np.asarray(_eval(eq.tree, namespace), float)
+            for eq in rule.state_equations}
 
 
 def _functions(rule: Rule, activation: str) -> dict:

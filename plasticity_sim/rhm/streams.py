@@ -17,6 +17,7 @@ prefix of the same stream with 5.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ from .samples import Samples, redraw_below, sample
 
 KINDS = ("epochs", "views", "fixations")
 STREAM_PARAMS = ("P", "epochs", "sample_seed", "stream_seed", "k", "T", "fresh")
+#: the per-presentation arrays that say what a stream shows
+PRESENTED = ("order", "example", "epoch", "saccade")
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +88,7 @@ class Stream:
     def equals(self, other: "Stream") -> bool:
         """Whether two streams present the same inputs in the same order (kind, grammar, pool,
         order, pairs)."""
-        same = [np.array_equal(getattr(self, n), getattr(other, n))
-                for n in ("order", "example", "epoch", "saccade")]
+        same = [np.array_equal(getattr(self, n), getattr(other, n)) for n in PRESENTED]
         same.append((self.partner is None) == (other.partner is None) and
                     (self.partner is None or np.array_equal(self.partner, other.partner)))
         same.append(np.array_equal(self.pool.choices, other.pool.choices)
@@ -94,12 +96,12 @@ class Stream:
         return self.kind == other.kind and self.grammar == other.grammar and all(same)
 
     def digest(self) -> str:
-        """A hash of what the stream shows (the pool's trees, the order, the pairs): equal
+        """A hash of what :meth:`equals` compares (kind, grammar, pool, order, pairs): equal
         digests, the same presentations."""
-        import hashlib
-
-        h = hashlib.sha1(self.kind.encode())
-        for array in (self.pool.choices, self.pool.labels, self.order, self.partner):
+        h = hashlib.sha1(f"{self.kind} {sorted(self.grammar.params.items())}".encode())
+        arrays = [getattr(self, n) for n in PRESENTED] + [self.partner, self.pool.choices,
+                                                          self.pool.labels]
+        for array in arrays:  # what equals() compares
             if array is not None:
                 h.update(np.ascontiguousarray(array).tobytes())
         return h.hexdigest()[:16]

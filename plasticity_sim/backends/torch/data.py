@@ -51,9 +51,8 @@ class TrainingData:
 
     def __init__(self, trainer, P: int | None, n_test: int, n_val: int = 0,
                  stream: Stream | None = None):
-        model, g = trainer.model, trainer.grammar
         self.trainer = trainer
-        self.pairing = model.pairing
+        self.pairing = trainer.model.pairing
         #: the one stream every member is shown (``stream=``), or None: each member's own
         self.fixed = stream
         #: epochs the data has (None: as many as asked for)
@@ -62,7 +61,10 @@ class TrainingData:
             self._use_stream(stream)
         else:
             self._draw_streams(P)
-        self._held_out(n_test, n_val)
+        pools = self.pools
+        self._held_out(pools, n_test, n_val)
+        self.x, self.t, self.y = trainer.encode(pools)
+        self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
     def _draw_streams(self, P: int):
         g, arch = self.trainer.grammar, self.trainer.net.arch
@@ -76,6 +78,7 @@ class TrainingData:
         self.view_levels = sorted(set(trainer.view_levels)) \
             if self.pairing.scheme == "views" and self.pairing.per_layer else None
         self.streams = [self.stream(seed) for seed in trainer.seeds]
+        self.per_epoch = len(self.streams[0])
         if self.view_levels:  # one stream per level: the same trees, independent views
             self.level_streams = [[self.stream(seed, k=k, tag=f".k{k}") for k in self.view_levels]
                                   for seed in trainer.seeds]
@@ -84,7 +87,7 @@ class TrainingData:
         if self.P != P:  # whole trees only: the adjustment stays, but is said
             warnings.warn(f"P = {P} is not a multiple of the {per_tree} inputs per tree with "
                           f"pairs = {self.pairing.scheme!r}; training on P = {self.P}",
-                          stacklevel=2)
+                          stacklevel=3)
 
     def _use_stream(self, stream: Stream):
         """Every member is shown ``stream``, epoch by epoch, in its order."""
@@ -93,9 +96,10 @@ class TrainingData:
         self.view_levels = None
         self.streams = [stream] * self.trainer.E
         self.epochs = int(stream.epoch.max()) + 1
+        self.per_epoch = int((stream.epoch == 0).sum())
         self.P = len(stream.pool)  # every input the stream shows, views and redraws included
 
-    def _held_out(self, n_test: int, n_val: int):
+    def _held_out(self, pools: list, n_test: int, n_val: int):
         """Validation and test sets of every member, disjoint from what it is shown."""
         trainer, g = self.trainer, self.trainer.grammar
         left = max(g.n_inputs - self.P, 0)
@@ -107,23 +111,18 @@ class TrainingData:
         if self.n_val < n_val:
             warnings.warn(f"n_val = {n_val} asked for, but validation gets at most half of the "
                           f"{left} inputs not used for training (n_inputs = {g.n_inputs}, P = "
-                          f"{self.P}): validating on n_val = {self.n_val}", stacklevel=2)
+                          f"{self.P}): validating on n_val = {self.n_val}", stacklevel=3)
         if self.n_test < n_test:
             warnings.warn(f"n_test = {n_test} asked for, but only {left - self.n_val} inputs are "
                           f"left (n_inputs = {g.n_inputs}, minus P = {self.P} for training and "
                           f"n_val = {self.n_val} for validation): testing on n_test = "
-                          f"{self.n_test}", stacklevel=2)
-        pools = self.pools
+                          f"{self.n_test}", stacklevel=3)
         self.vals = [sample(g, self.n_val, s, exclude=pool, purpose="rhm.val")
                      for s, pool in zip(trainer.seeds, pools)] if self.n_val else []
         self.tests = [sample(g, self.n_test, s, purpose="rhm.test",
                              exclude=Samples.concat([pool, *([v] if self.n_val else [])]))
                       for s, pool, v in zip(trainer.seeds, pools,
                                             self.vals or [None] * trainer.E)] if self.n_test else []
-        self.x, self.t, self.y = trainer.encode(pools)
-        self.per_epoch = int((self.fixed.epoch == 0).sum()) if self.fixed is not None \
-            else len(self.streams[0])
-        self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
     def stream(self, seed: int, epochs: int = 1, k: int | None = None, tag: str = ""):
         """The member's stream over ``epochs`` epochs (one suffices to train: later epochs'

@@ -207,11 +207,14 @@ class Trainer:
         for name in self.net.direct_rate:
             self.S[name].addcmul_(U[name], self.active.view(-1, *([1] * (U[name].dim() - 1))))
         for name in self.net.synapse_states:  # eligibility traces take their new values
-            keep = self.active.view(-1, *([1] * (U[name].dim() - 1)))
-            self.S[name] = keep * U[name] + (1 - keep) * self.S[name]
+            self.S[name] = self._new_values(self.S[name], U[name])
         for name in self.ST:
-            keep = self.active.view(-1, 1, 1, 1)
-            self.ST[name] = keep * U[f"ST:{name}"] + (1 - keep) * self.ST[name]
+            self.ST[name] = self._new_values(self.ST[name], U[f"ST:{name}"])
+
+    def _new_values(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """A state's new values for the active members; frozen members keep the old."""
+        keep = self.active.view(-1, *([1] * (old.dim() - 1)))
+        return keep * new + (1 - keep) * old
 
     def remember(self, members: np.ndarray):
         """Keep a copy of the synaptic and state variables of the chosen members (E,) bool,
