@@ -130,6 +130,26 @@ def grammar_options(fn):
     return fn
 
 
+def pairing_options(fn):
+    """--pairs --k --T --negatives --param: how a self-supervised rule gets its pairs, and
+    the rule's parameters (train, crosscheck)."""
+    options = [
+        click.option("--pairs", type=click.Choice(["views", "fixations", "siblings"]),
+                     help="pairing scheme of a self-supervised rule"),
+        click.option("--k", "k", callback=lambda ctx, param, value: _view_level(value),
+                     help="pairs share the latents at levels <= k (default 2, at most L - 1); "
+                     "'layer': each layer at the level its units cover; or one level per "
+                     "layer, comma-separated (views)"),
+        click.option("--T", "T", type=int, help="presentations per fixation"),
+        click.option("--negatives", type=int, help="negative pairs per positive one"),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="a rule parameter, e.g. --param retrodiction=0 (repeatable)"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @grammar_options
 @click.option("--describe", is_flag=True, help="print sizes and every production")
@@ -203,16 +223,7 @@ def parse_seeds(text: str) -> list[int]:
               help="record alignment with backprop every N steps (0: off)")
 @click.option("--sensitivity-samples", type=int, default=0,
               help="synonymic sensitivity on N test inputs after training (0: off)")
-@click.option("--pairs", type=click.Choice(["views", "fixations", "siblings"]),
-              help="pairing scheme of a self-supervised rule")
-@click.option("--k", "k", callback=lambda ctx, param, value: _view_level(value),
-              help="pairs share the latents at levels <= k (default 2, at most L - 1); "
-              "'layer': each layer at the level its units cover; or one level per layer, "
-              "comma-separated (views)")
-@click.option("--T", "T", type=int, help="presentations per fixation")
-@click.option("--negatives", type=int, help="negative pairs per positive one")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="a rule parameter, e.g. --param retrodiction=0 (repeatable)")
+@pairing_options
 @click.option("--probes/--no-probes", default=True, show_default=True,
               help="linear probes of every layer")
 @click.option("--representation-samples", type=int, default=0,
@@ -353,7 +364,9 @@ def protocols(ctx, protocol_file, out, rule_names, activation, pulses, history_h
 @click.option("--arch", type=click.Choice(["lcn", "fc"]), help="architecture (Brian2: no cnn)")
 @click.option("--width", type=int, help="channels per hidden layer")
 @click.option("--time-model", type=click.Choice(["steady", "euler"]), help="neuron time model")
-@click.option("--pairs", type=click.Choice(["fixations"]), help="pairs of a self-supervised rule")
+@click.option("--optimizer", type=click.Choice(["sgd"]),
+              help="Brian2 runs SGD: set it for a rule whose default is Adam")
+@pairing_options
 @grammar_options
 @click.option("--presentations", type=int, default=200, show_default=True)
 @click.option("--target", type=click.Choice(["numpy", "cython", "cpp_standalone"]), default="cython",
@@ -363,15 +376,17 @@ def protocols(ctx, protocol_file, out, rule_names, activation, pulses, history_h
               help="largest relative difference allowed")
 @click.option("--stream-seed", "net_seed", type=int, default=0, show_default=True,
               help="seed of the stream and of the initial weights")
-def crosscheck(model_file, rule, arch, width, time_model, pairs, v, n_classes, m, s, L, seed,
-               presentations, target, chunk, tolerance, net_seed):
+def crosscheck(model_file, rule, arch, width, time_model, optimizer, pairs, k, T, negatives,
+               params, v, n_classes, m, s, L, seed, presentations, target, chunk, tolerance,
+               net_seed):
     """Run one stream on Brian2 and on torch (float64, online) and compare every presentation."""
     from .backends.brian2 import crosscheck as run_crosscheck
     from .rhm.grammar import Grammar
-    from .runs import resolve_model
+    from .runs import parse_params, resolve_model
 
     model = resolve_model(model_file, rule, arch=arch, width=width, time_model=time_model,
-                          pairs=pairs)
+                          optimizer=optimizer, pairs=pairs, k=k, T=T, negatives=negatives,
+                          **parse_params(params))
     grammar = Grammar(v=v, n_classes=n_classes, m=m, s=s, L=L, seed=seed)
     result = run_crosscheck(model, grammar, presentations=presentations, seed=net_seed,
                             target=target, tolerance=tolerance, chunk=chunk,

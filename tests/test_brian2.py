@@ -162,10 +162,64 @@ def test_what_brian2_cannot_run_is_refused(changes, parameter):
     assert info.value.parameter == parameter
 
 
-def test_views_are_refused_in_brian2():
-    stream = epoch_stream(G2, 4)
-    with pytest.raises(ParameterError, match="temporal fixations"):
-        Brian2Model(Model.for_rule("clapp", arch="fc", pairs="views"), G2, *stream_arrays(stream))
+# The self-supervised settings without in-batch negatives (Brian2 runs one presentation at a
+# time): views through the same synapses, siblings copied from the next position.
+PAIRED = [
+    ("vicreg_local", dict(pairs="views", optimizer="sgd")),             # (its default: adam)
+    ("lpl", dict(pairs="views", optimizer="sgd", bias=False)),
+    ("clapp_layer", dict(pairs="views", negatives=0)),                  # retrodiction on
+    ("clapp_nce", dict(pairs="views", negatives=0, k=1)),
+    ("vicreg_local", dict(pairs="siblings", optimizer="sgd", both_branches=0.0)),
+    ("lpl", dict(pairs="siblings", optimizer="sgd", bias=False)),
+    ("clapp_layer", dict(pairs="siblings", negatives=0)),
+]
+
+
+@pytest.mark.parametrize("rule, changes", PAIRED, ids=[f"{r}-{c['pairs']}" for r, c in PAIRED])
+@pytest.mark.parametrize("arch", ["fc", "lcn"])  # lcn: siblings at several positions
+def test_views_and_siblings_agree(rule, changes, arch):
+    check(Model.for_rule(rule, arch=arch, width=5, **changes), G3, n=12)
+
+
+@pytest.mark.parametrize("pairs", ["views", "siblings"])
+def test_views_and_siblings_agree_with_euler_dynamics(pairs):
+    check(Model.for_rule("vicreg_local", arch="lcn", width=4, pairs=pairs, optimizer="sgd",
+                         both_branches=float(pairs == "views"), **EULER), G3, n=5)
+
+
+def test_a_sibling_context_is_the_next_position_under_the_same_parent_as_in_torch():
+    """Brian2's sibling synapses carry unit (position, channel) of the sibling position to
+    each unit: the torch engine's _sibctx, on a tensor whose values name their unit."""
+    import torch
+
+    from plasticity_sim.backends.torch.expressions import _sibctx
+
+    G = Grammar(v=4, n_classes=4, m=2, s=3, L=2, seed=0)  # s = 3: a cycle, not a swap
+    model = Model.for_rule("clapp_layer", arch="lcn", width=2, pairs="siblings", negatives=0)
+    net = Brian2Model(model, G, *stream_arrays(epoch_stream(G, 2)))
+    P, C = net.arch.population_shapes[1]
+    units = torch.arange(P * C, dtype=torch.float64).reshape(1, 1, P, C)
+    expected = _sibctx(units, 1, G.s).flatten().numpy()
+    plan = net.plans["siblings1"]
+    got = np.full(P * C, np.nan)
+    got[plan.j] = plan.i
+    np.testing.assert_array_equal(got, expected)
+    assert "siblings2" not in net.plans  # the top layer has one position: no sibling
+
+
+@pytest.mark.parametrize("changes, parameter, match", [
+    (dict(pairs="views"), "negatives", "one presentation at a time"),
+    (dict(pairs="siblings"), "negatives", "one presentation at a time"),
+    (dict(pairs="views", k="layer", negatives=0), "k", "one k"),
+    (dict(pairs="siblings", negatives=0, retrodiction=1.0), "pairs", "context's inputs"),
+])
+def test_what_brian2_cannot_pair_is_refused(changes, parameter, match):
+    rule = "clapp" if changes.get("negatives", 1) else "clapp_layer"
+    model = Model.for_rule(rule, arch="lcn", width=4, **changes)
+    stream = epoch_stream(G3, 4)
+    with pytest.raises(ParameterError, match=match) as info:
+        Brian2Model(model, G3, *stream_arrays(stream))
+    assert info.value.parameter == parameter
 
 
 def test_crosscheck_command(tmp_path):
@@ -189,6 +243,16 @@ def test_compiled_targets_agree(target):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("target", ["cython", "cpp_standalone"])
+def test_views_on_compiled_targets_agree_over_200_presentations(target):
+    """The context input travels through the standalone binary's chunks too."""
+    result = crosscheck(Model.for_rule("vicreg_local", arch="lcn", width=4, pairs="views",
+                                       optimizer="sgd"), G3, presentations=200, target=target,
+                        chunk=64 if target == "cpp_standalone" else None)
+    assert result.passed, result.table()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", [r.name for r in FEEDBACK_RULES])
 @pytest.mark.parametrize("arch", ["fc", "lcn"])
 @pytest.mark.parametrize("neuron", [{}, EULER], ids=["steady", "euler"])
@@ -199,8 +263,8 @@ def test_full_cross_check_over_200_presentations(rule, arch, neuron, grammar):
     assert result.passed, result.table()
 
 
-def test_views_are_refused_by_the_crosscheck_before_any_engine_runs():
-    with pytest.raises(ParameterError, match="'views' pairs are not expressible"):
+def test_in_batch_negatives_are_refused_by_the_crosscheck_before_any_engine_runs():
+    with pytest.raises(ParameterError, match="one presentation at a time"):
         crosscheck(Model.for_rule("clapp", arch="fc", width=4, pairs="views"), G2, presentations=4)
 
 

@@ -116,6 +116,32 @@ def names_in(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
 
 
+def function_names(tree: ast.AST) -> set[str]:
+    """Functions an expression calls."""
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def live_terms_reading(text: str, suffix: str, constants: dict) -> list[str]:
+    """The terms of an update (a sum of products; ``constants`` written in as numbers) that
+    read a name ending in ``suffix`` and whose coefficient is not zero: a switched-off term
+    (``retrodiction = 0``) is not live."""
+    tree = parse_expression(text)
+    side = lambda name: "scalar" if name in constants else (  # noqa: E731
+        "pre" if name.endswith("_pre") else "post" if name.endswith("_post") else "syn")
+    namespace = {**NUMPY_FUNCTIONS, **{k: float(v) for k, v in constants.items()}}
+    live = []
+    for term in separate(tree, side, where=text):
+        coef = term.coef
+        for factor in term.factors["scalar"]:
+            coef *= float(eval(compile(ast.Expression(factor), "<const>", "eval"),
+                               {"__builtins__": {}}, namespace))
+        read = [ast.unparse(f) for side in ("pre", "post", "syn") for f in term.factors[side]]
+        if coef and any(name.endswith(suffix) for f in term.factors["pre"] + term.factors["post"]
+                        for name in names_in(f)):
+            live.append(" * ".join([repr(coef)] + read))
+    return live
+
+
 # --- separable terms ------------------------------------------------------------------------
 SIDES = ("scalar", "post", "pre", "syn")
 

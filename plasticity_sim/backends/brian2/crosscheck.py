@@ -100,10 +100,13 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
         raise ParameterError("tolerance", f"must be a number >= 0; got {tolerance!r}")
     if chunk is not None:  # 0 would run the whole stream at once, silently
         require_int("chunk", chunk, minimum=1)
-    check_brian2_pairing(model.pairing.scheme)  # before torch, which would fail differently
+    check_brian2_pairing(model.pairing)  # before torch, which would fail differently
     model = model.replace(batch_size=1, loss_threshold=0.0)
-    P = min(presentations, max(grammar.n_inputs // 2, 1))  # small grammars: several epochs
-    epochs = -(-presentations // P)
+    # P counts every input shown; a view is shown with its tree, in the same presentation
+    views = 2 if model.pairing.scheme == "views" else 1
+    P = min(presentations * views, max(grammar.n_inputs // 2, views))  # small grammars: epochs
+    P -= P % views
+    epochs = -(-presentations // (P // views))
     say(f"torch (float64, online): {epochs * P} presentations ...")
     stream, init, states, t_rates, t_syn = torch_trajectory(model, grammar, P, seed, epochs)
     say(f"Brian2 ({target}): building the network and running {len(stream)} presentations "

@@ -18,7 +18,8 @@ Order of operations in a time step, fixed once with explicit ``order`` values (`
   presentation is latched: input rates and target, the pair's context and sign; Euler rates
   reset to 0;
 - ``groups``: forward drives layer by layer (a_l = sum w r_{l-1}), the context's drives,
-  the Euler rate update (tau dr/dt = -r + f(a)), the readout's drive and softmax, then the
+  the Euler rate update (tau dr/dt = -r + f(a)), the sibling contexts (a copy of the
+  sibling position), the readout's drive and softmax, then the
   learning signals from the top layer down in the order their dependencies allow.
 
 A presentation lasts one step (steady state: r = f(a) is a subexpression) or ``n_steps``
@@ -35,7 +36,7 @@ import numpy as np
 from ...errors import ParameterError
 from ...model import Model
 from ...network.projections import Conv, Dense, Local, Projection
-from ...rules.equations import names_in, parse_expression
+from ...rules.equations import live_terms_reading, names_in, parse_expression
 from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
 from .translate import Reduction, brian_expression, suffixed
 
@@ -58,10 +59,13 @@ class _SynapsePlan:
 class Brian2Model:
     """A model's network in Brian2 for one stream: ``inputs`` (presentations, input units)
     and ``targets`` (presentations, classes) in the torch layout (position-major units),
-    ``positive`` (presentations,) for fixation pairs."""
+    ``positive`` (presentations,): the sign of each pair, ``context`` (like ``inputs``): the
+    partner view of each presentation (views only; fixations take the previous presentation,
+    siblings the sibling positions)."""
 
     def __init__(self, model: Model, grammar, inputs: np.ndarray, targets: np.ndarray,
-                 positive: np.ndarray | None = None, learn: np.ndarray | None = None):
+                 positive: np.ndarray | None = None, context: np.ndarray | None = None,
+                 learn: np.ndarray | None = None):
         model = model.at(grammar)  # the rule's default learning rate for this depth
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
@@ -71,13 +75,19 @@ class Brian2Model:
         self.n_steps = self.neuron.n_steps if self.euler else 1
         self.step = self.neuron.dt * b2.ms
         self.duration = self.n_steps * self.step  # of one presentation
-        self.pairs = model.pairing.scheme == "fixations"
+        self.scheme = model.pairing.scheme
+        self.pairs = self.scheme is not None
         self.projections = self.arch.projections
         self.depth, self.out = self.arch.depth, self.arch.depth + 1
         self.n_presentations = len(inputs)
         positive = np.ones(len(inputs)) if positive is None else np.asarray(positive, dtype=float)
+        if self.scheme == "views" and (context is None or np.shape(context) != np.shape(inputs)):
+            raise ParameterError("context", "views need the context input of every presentation "
+                                 "(its partner view), shaped like the inputs")
         self.namespace = {"stim": b2.TimedArray(np.asarray(inputs, dtype=float), dt=self.duration),
                           "tgt": b2.TimedArray(np.asarray(targets, dtype=float), dt=self.duration),
+                          "ctx": b2.TimedArray(np.zeros_like(inputs, dtype=float) if context is None
+                                               else np.asarray(context, dtype=float), dt=self.duration),
                           "pos": b2.TimedArray(positive, dt=self.duration),
                           "lrn": b2.TimedArray(np.ones(len(inputs)) if learn is None
                                                else np.asarray(learn, dtype=float), dt=self.duration),
@@ -113,11 +123,26 @@ class Brian2Model:
         if m.training.lr_schedule != "constant":
             raise ParameterError("lr_schedule", "the Brian2 engine runs one constant learning "
                                  "rate: use lr_schedule = 'constant'")
-        check_brian2_pairing(m.pairing.scheme)
+        check_brian2_pairing(m.pairing)
+        if m.pairing.scheme == "siblings":
+            self._check_sibling_terms()
         for p in self.rule.pathways:
             if p.route == "direct" and p.source == "top":
                 raise ParameterError("rule", f"{self.rule.name}: a pathway from the top layer's "
                                      "context is not built in the Brian2 engine")
+
+    def _check_sibling_terms(self):
+        """Siblings hold the context fixed (the same presentation at another position): an
+        update through the context's inputs (``r_ctx_pre``) is undefined, as in torch."""
+        for k, proj in enumerate(self.arch.projections):
+            readout = k == self.arch.depth
+            text = self.rule.readout_update if readout and self.rule.readout_update else self.rule.update
+            live = live_terms_reading(text, "_ctx_pre", self._constants(proj))
+            if live:
+                raise ParameterError("pairs", f"{self.rule.name}: the sibling scheme holds the "
+                                     "context fixed, so a term through the context's inputs "
+                                     f"({'; '.join(live)}) is undefined; switch it off (e.g. "
+                                     "retrodiction = 0)")
 
     def _next(self) -> int:
         self._order += 1
@@ -147,10 +172,12 @@ class Brian2Model:
 
     def _hidden_group(self, l: int):
         lines = ["a : 1", "learning : 1 (shared)"]
-        for var in ("", "_ctx") if self.pairs else ("",):
+        for var in ("", "_ctx") if self.pairs and self.scheme != "siblings" else ("",):
             f = brian_expression(f"f(a{var})", self.act, {})
             lines.append(f"dr{var}/dt = (-r{var} + {f}) / tau : 1" if self.euler
                          else f"r{var} = {f} : 1")
+        if self.scheme == "siblings":  # copied from the sibling position (_plan_siblings)
+            lines.append("r_ctx : 1")
         if self.pairs:
             lines += ["a_ctx : 1", "positive : 1 (shared)"]
         lines += [f"{p.name} : 1" for p in self.rule.pathways]
@@ -195,7 +222,7 @@ class Brian2Model:
                                 + [f"{v} : 1" for v in traces] + [f"{v}_new : 1" for v in traces])
             plan.lines.append("a_post = w * r_pre : 1 (summed)")
             plan.orders["a_post"] = SCHEDULE["readout"] if k == self.depth else SCHEDULE["drive"] + k
-            if self.pairs and k < self.depth:
+            if self.pairs and self.scheme != "siblings" and k < self.depth:
                 plan.lines.append("a_ctx_post = w * r_ctx_pre : 1 (summed)")
                 plan.orders["a_ctx_post"] = SCHEDULE["context"] + k
             self.plans[f"s{k}"] = plan
@@ -204,9 +231,28 @@ class Brian2Model:
                                                  ["Z_post = exp(a_pre) : 1 (summed)"],
                                                  {"Z_post": SCHEDULE["readout"] + 1})
         self._plan_broadcast()
+        if self.scheme == "siblings":
+            self._plan_siblings()
         for l in range(self.depth, 0, -1):
             self._plan_pathways_into(l)
             self._plan_population(l)
+
+    def _plan_siblings(self):
+        """A unit's context is the unit of its channel at the sibling position (the next
+        child of the same parent), copied once the layer's rates are final (after the Euler
+        step); a population of fewer positions than siblings has none (zeros), as in torch."""
+        s = self.arch.s
+        for l in range(1, self.out):
+            P, C = self.arch.population_shapes[l]
+            if P < s:
+                continue
+            units = np.arange(P * C)
+            position, channel = units // C, units % C
+            sibling = position // s * s + (position + 1) % s
+            order = SCHEDULE["integrate"] + l
+            self.plans[f"siblings{l}"] = _SynapsePlan(
+                l, l, None, ["a_ctx_post = a_pre : 1 (summed)", "r_ctx_post = r_pre : 1 (summed)"],
+                {"a_ctx_post": order, "r_ctx_post": order}, i=sibling * C + channel, j=units)
 
     def _translate_broadcast(self):
         """A broadcast variable is a subexpression of every hidden population and the output
@@ -453,8 +499,9 @@ class Brian2Model:
     def _latch(self):
         """The next presentation; ``learning`` becomes its flag (0 for padding), read by the
         updates at the start of the step after it."""
-        self.groups[0].run_regularly("learning = lrn(t)\nr_ctx = r\nr = stim(t, i)", dt=self.duration,
-                                     when="start", order=SCHEDULE["latch"])
+        context = {"fixations": "r_ctx = r\n", "views": "r_ctx = ctx(t, i)\n"}.get(self.scheme, "")
+        self.groups[0].run_regularly(f"learning = lrn(t)\n{context}r = stim(t, i)",
+                                     dt=self.duration, when="start", order=SCHEDULE["latch"])
         self.groups[self.out].run_regularly("learning = lrn(t)\ntarget = tgt(t, i)",
                                             dt=self.duration, when="start", order=SCHEDULE["latch"])
         for l in range(1, self.out):
@@ -462,7 +509,7 @@ class Brian2Model:
             if self.pairs:
                 code.append("positive = pos(t)")
             if self.euler:
-                code += ["r = 0"] + (["r_ctx = 0"] if self.pairs else [])
+                code += ["r = 0"] + (["r_ctx = 0"] if self.pairs and self.scheme != "siblings" else [])
             self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
                                          order=SCHEDULE["latch"])
 
@@ -504,9 +551,14 @@ class Brian2Model:
         return str(b2.scheduling_summary(self.net))
 
 
-def check_brian2_pairing(scheme) -> None:
-    """Brian2 runs one network on one stream: pairs can only be temporal fixations."""
-    if scheme not in (None, "fixations"):
-        raise ParameterError("pairs", "the Brian2 engine runs one network on one stream: its "
-                             "pairs are temporal fixations (the previous presentation is the "
-                             f"context); {scheme!r} pairs are not expressible there")
+def check_brian2_pairing(pairing) -> None:
+    """What Brian2 runs of a model's pairing: fixations, views of one level, siblings; one
+    presentation at a time, so no in-batch negatives."""
+    if pairing.scheme == "views" and pairing.per_layer:
+        raise ParameterError("k", "the Brian2 engine presents one view at a time: give the model "
+                             "one k (views of one level per layer are torch-only)")
+    if pairing.scheme in ("views", "siblings") and pairing.negatives:
+        raise ParameterError("negatives", "in-batch negatives pair a presentation with the "
+                             "context of another presentation of its minibatch; the Brian2 "
+                             "engine runs one presentation at a time: use negatives = 0, or "
+                             "fixations (whose negatives are the saccades)")

@@ -51,14 +51,18 @@ class Brian2Run:
 
 
 def stream_arrays(stream: Stream, whiten: bool = False):
-    """Inputs (presentations, positions*v, position-major), one-hot targets, pair signs."""
+    """Inputs (presentations, positions*v, position-major), one-hot targets, pair signs (a
+    saccade starts a new tree: a negative pair; every view is a positive one) and the context
+    inputs of a views stream (its partners; None for the other kinds)."""
     g = stream.grammar
+    encode = lambda samples: one_hot(samples.tokens, g.v, whiten=whiten,  # noqa: E731
+                                     dtype=np.float64).transpose(0, 2, 1).reshape(len(stream), -1)
     shown = stream.presented()
-    x = one_hot(shown.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
-    inputs = x.reshape(len(stream), -1)
     targets = np.eye(g.n_classes)[shown.labels]
-    positive = (~stream.saccade).astype(float)  # a saccade starts a new tree: a negative pair
-    return inputs, targets, positive
+    positive = (~stream.saccade).astype(float) if stream.kind == "fixations" \
+        else np.ones(len(stream))
+    context = encode(stream.partners()) if stream.kind == "views" else None
+    return encode(shown), targets, positive, context
 
 
 def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, states: dict | None = None,
@@ -71,17 +75,17 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, state
     presentations 0, N, 2N, ... (``Brian2Run.states``, ``Brian2Run.state_dataset()``)."""
     if target not in TARGETS:
         raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
-    inputs, targets, positive = stream_arrays(stream, model.training.whiten)
+    inputs, targets, positive, context = stream_arrays(stream, model.training.whiten)
     if target == "cpp_standalone":
         if monitor is not None:
             raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
                                  "cython); the cpp_standalone binary records rates and synapses")
-        return _run_standalone(model, grammar, inputs, targets, positive, init, states,
+        return _run_standalone(model, grammar, inputs, targets, positive, context, init, states,
                                chunk or len(inputs))
     b2.set_device("runtime")
     b2.prefs.codegen.target = target
     b2.start_scope()
-    net = Brian2Model(model, grammar, inputs, targets, positive)
+    net = Brian2Model(model, grammar, inputs, targets, positive, context)
     net.set_synapses(init)
     if states:
         net.set_states(states)
@@ -160,20 +164,23 @@ def _collect(net: Brian2Model, monitors: dict, init: dict, target: str) -> Brian
     return Brian2Run(rates, synapses, net.schedule(), target)
 
 
-def _run_standalone(model, grammar, inputs, targets, positive, init, states, chunk) -> Brian2Run:
+def _run_standalone(model, grammar, inputs, targets, positive, context, init, states,
+                    chunk) -> Brian2Run:
     """One compiled binary; chunks of ``chunk`` presentations, the state carried between them."""
     n = len(inputs)
     n_chunks = -(-n // chunk)
     pad = n_chunks * chunk - n
     pad_rows = lambda a: np.concatenate([a, np.zeros((pad, *a.shape[1:]))]) if pad else a  # noqa: E731
     inputs, targets, positive = pad_rows(inputs), pad_rows(targets), pad_rows(positive)
+    context = pad_rows(context) if context is not None else None
     learn = np.concatenate([np.ones(n), np.zeros(pad)])
     directory = tempfile.mkdtemp(prefix="plasticity_sim_cpp_")
     b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
     try:
         b2.device.reinit()
         b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
-        net = Brian2Model(model, grammar, inputs[:chunk], targets[:chunk], positive[:chunk], learn[:chunk])
+        net = Brian2Model(model, grammar, inputs[:chunk], targets[:chunk], positive[:chunk],
+                          None if context is None else context[:chunk], learn[:chunk])
         monitors = _monitors(net, init)
         net.net.add(*monitors.values())
         net.net.run((chunk + 1) * net.duration, namespace={})
@@ -186,6 +193,8 @@ def _run_standalone(model, grammar, inputs, targets, positive, init, states, chu
                         net.namespace["lrn"]: learn[sl]}
             if net.pairs:  # (a TimedArray no code reads is not in the binary)
                 run_args[net.namespace["pos"]] = positive[sl]
+            if context is not None:
+                run_args[net.namespace["ctx"]] = context[sl]
             run_args.update(_variable_args(net, carried))
             if c:  # the context of the chunk's first presentation is the last one shown
                 run_args[net.groups[0].r] = inputs[c * chunk - 1]
