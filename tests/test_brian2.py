@@ -113,9 +113,9 @@ def test_the_engines_really_learn_and_disagree_when_they_should():
     real = cc.torch_trajectory
 
     def shifted(*args, **kw):  # a torch side whose weights drift: must be caught
-        stream, init, states, rates, syn = real(*args, **kw)
+        stream, rates, syn = real(*args, **kw)
         syn["s1_w"] = syn["s1_w"] * (1 + 1e-6)
-        return stream, init, states, rates, syn
+        return stream, rates, syn
 
     cc.torch_trajectory = shifted
     try:
@@ -280,7 +280,7 @@ def test_a_run_that_diverges_in_both_engines_is_compared_up_to_the_divergence(mo
     torch_rates[5:], brian_rates[6:] = np.inf, np.nan            # blow-ups one apart
     w = np.ones((10, 2, 2))
     monkeypatch.setattr(module, "torch_trajectory", lambda *a, **k: (
-        list(range(10)), {"s1_w": w[0]}, {}, {1: torch_rates}, {"s1_w": w}))
+        list(range(10)), {1: torch_rates}, {"s1_w": w}))
     monkeypatch.setattr(module, "run_brian2", lambda *a, **k: Brian2Run(
         rates={1: brian_rates}, synapses={"s1_w": w}, schedule="x", target="numpy"))
     model = Model.for_rule("fa", arch="fc", width=3)
@@ -309,15 +309,13 @@ def test_a_state_monitor_records_the_same_values_on_both_engines(rule, variables
     """The same StateMonitor on torch (train on a Stream, online, float64) and on Brian2."""
     from plasticity_sim import StateMonitor, train
     from plasticity_sim.backends.brian2 import run_brian2
-    from plasticity_sim.backends.torch.train import Trainer
 
     model = Model.for_rule(rule, arch="lcn", width=4, batch_size=1, lr=0.05)
     stream = epoch_stream(G3, 12, epochs=1, sample_seed=0, stream_seed=0)
     torch_monitor = StateMonitor(variables, every=4, populations=[1, 2])
     rec = train(model, stream, seeds=[0], dtype="float64", n_val=0, n_test=0, probes=False,
                 monitors=[torch_monitor], quiet=True, on_divergence="mask")
-    init = {n: t[0].numpy() for n, t in Trainer(model, G3, [0], dtype="float64").S.items()}
-    run = run_brian2(model, G3, stream, init, target="numpy",
+    run = run_brian2(model, G3, stream, seed=0, target="numpy",  # its own draw, as torch's seed 0
                      monitor=StateMonitor(variables, every=4, populations=[1, 2]))
     got, ref = run.state_dataset(), rec.to_dataset()
     np.testing.assert_array_equal(got.state_step.values, [0, 4, 8])
@@ -329,10 +327,8 @@ def test_a_state_monitor_records_the_same_values_on_both_engines(rule, variables
 def test_a_brian2_state_monitor_names_what_exists():
     from plasticity_sim import StateMonitor
     from plasticity_sim.backends.brian2 import run_brian2
-    from plasticity_sim.backends.torch.train import Trainer
 
     model = Model.for_rule("dfa", arch="fc", width=3, batch_size=1)
     stream = epoch_stream(G2, 2, epochs=1)
-    init = {n: t[0].numpy() for n, t in Trainer(model, G2, [0], dtype="float64").S.items()}
     with pytest.raises(ParameterError, match="no population of this network has"):
-        run_brian2(model, G2, stream, init, target="numpy", monitor=StateMonitor("nope"))
+        run_brian2(model, G2, stream, target="numpy", monitor=StateMonitor("nope"))

@@ -71,10 +71,8 @@ def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: 
 
     trainer = Trainer(model, grammar, [seed], dtype="float64")
     data = TrainingData(trainer, P, n_test=0)
-    init = {name: t[0].numpy().copy() for name, t in trainer.S.items()}
-    states = {name: t[0].numpy().copy() for name, t in trainer.ST.items()}
     rates = {l: [] for l in range(1, trainer.net.out + 1)}
-    synapses = {name: [] for name in init}
+    synapses = {name: [] for name in trainer.S}
     for batch in (b for epoch in range(epochs) for b in data.batches(epoch, 1)):
         U, _, state = trainer.signals(batch, want_state=True)
         for l in rates:
@@ -83,7 +81,7 @@ def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: 
         for name in synapses:
             synapses[name].append(trainer.S[name][0].numpy().copy())
     stream = data.stream(seed, epochs)  # the same presentations, every epoch built
-    return stream, init, states, {l: np.array(v) for l, v in rates.items()}, \
+    return stream, {l: np.array(v) for l, v in rates.items()}, \
         {n: np.array(v) for n, v in synapses.items()}
 
 
@@ -108,11 +106,12 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
     P -= P % views
     epochs = -(-presentations // (P // views))
     say(f"torch (float64, online): {epochs * P} presentations ...")
-    stream, init, states, t_rates, t_syn = torch_trajectory(model, grammar, P, seed, epochs)
+    stream, t_rates, t_syn = torch_trajectory(model, grammar, P, seed, epochs)
     say(f"Brian2 ({target}): building the network and running {len(stream)} presentations "
         + ("..." if target == "numpy" else "(a model's first run compiles its code, a minute or "
            "more; later runs use the cache) ..."))
-    run = run_brian2(model, grammar, stream, init, states, target=target, chunk=chunk)
+    # Brian2 draws its own initial state from the seed: the plan's, as torch's was
+    run = run_brian2(model, grammar, stream, target=target, chunk=chunk, seed=seed)
     pairs = [(f"p{l}.r", "rates", run.rates[l], ref) for l, ref in t_rates.items()]
     pairs += [(name, "synapses", run.synapses[name], ref) for name, ref in t_syn.items()
               if name in run.synapses]

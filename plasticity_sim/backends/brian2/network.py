@@ -35,9 +35,10 @@ import numpy as np
 
 from ...errors import ParameterError
 from ...model import Model
-from ...network.projections import Conv, Dense, Local, Projection
+from ...network.projections import Conv, Local, Projection
 from ...rules.equations import live_terms_reading, names_in, parse_expression
-from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
+from ...rules.plan import NetworkPlan
+from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS
 from .translate import Reduction, brian_expression, suffixed
 
 SCHEDULE = {"observe": -2, "traces": -1, "learn": 0, "state": 5, "monitor": 50, "latch": 60,
@@ -69,6 +70,8 @@ class Brian2Model:
         model = model.at(grammar)  # the rule's default learning rate for this depth
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
+        #: the engine-neutral plan: every variable, where it lives, how it starts and changes
+        self.plan = NetworkPlan(self.arch, self.rule, model.pairing.negative_ratio)
         self._check_supported()
         self.neuron, self.act = model.neuron, model.neuron.act
         self.euler = self.neuron.time_model == "euler"
@@ -149,12 +152,11 @@ class Brian2Model:
         return self._order
 
     def _constants(self, proj) -> dict:
-        return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out}
+        return self.plan.constants(proj)
 
     def _population_constants(self, pop: int) -> dict:
         """What a population's own equations may read besides its variables (as in torch)."""
-        return self.rule.population_constants(self.arch.population_shapes[pop],
-                                              self.model.pairing.negative_ratio)
+        return self.plan.population_constants(pop)
 
     # --- groups ------------------------------------------------------------------------------------
     def _size(self, pop: int) -> int:
@@ -300,7 +302,7 @@ class Brian2Model:
                 expr = brian_expression(p.expr, self.act, self._constants(self.projections[l]))
                 self._add(f"s{l}", f"{p.name}_pre = {expr} : 1 (summed)", f"{p.name}_pre")
             elif p.route == "direct":
-                proj = Dense(self.arch.population_shapes[-1], self.arch.population_shapes[l])
+                proj = self.plan.direct[(l, p.name)]
                 key = f"d{l}_{p.name}"
                 self.plans[key] = _SynapsePlan(self.out, l, proj,
                                                [f"{v} : 1" for v in p.synapses] + ["mom : 1"])
@@ -385,11 +387,10 @@ class Brian2Model:
         return names | (PAIR_BUILTINS if self.pairs else set())
 
     def _plan_lateral(self, l: int, p):
-        shape = self.arch.population_shapes[l]
         owner = self._owner(p)
         key = f"l{l}_{owner.name}"
         if key not in self.plans:  # as in the torch engine (a CNN's is shared: not built here)
-            proj = (Local if self.arch.kind == "lcn" else Conv)(shape, shape, s=1)
+            proj = self.plan.lateral[l]
             self.plans[key] = _SynapsePlan(l, l, proj,
                                            [f"{v} : 1" for v in owner.synapses] + ["mom : 1"])
         expr = brian_expression(p.expr, self.act, self._constants(self.plans[key].proj))
@@ -515,14 +516,12 @@ class Brian2Model:
 
     # --- state in and out -------------------------------------------------------------------------------
     def synaptic_name(self, name: str) -> tuple[str, str] | None:
-        """A torch name ``{projection}_{variable}`` as (projection, variable): the longest
-        projection key that prefixes it, since both halves may contain "_" (``d1_fb`` and
-        ``b_fb``); None when no projection of this network has it."""
-        keys = [key for key in self.synapses if name.startswith(key + "_")]
-        if not keys:
+        """A synaptic variable's name (``d1_fb_b``) as (projection, variable), looked up in the
+        plan; None when no projection of this network has it."""
+        variable = self.plan.synapses.get(name)
+        if variable is None or variable.key.owner not in self.synapses:
             return None
-        key = max(keys, key=len)
-        return key, name[len(key) + 1:]
+        return variable.key.owner, variable.key.var
 
     def set_synapses(self, tensors: dict):
         """Synaptic variables from torch names and arrays (one member: no ensemble axis)."""
@@ -542,10 +541,10 @@ class Brian2Model:
         return out
 
     def set_states(self, states: dict):
-        """State variables from torch names (p{l}_{name}) and (1, P, C) arrays."""
+        """State variables by name (p{l}_{name}) from (1, P, C) arrays."""
         for name, values in states.items():
-            pop, var = name.split("_", 1)
-            setattr(self.groups[int(pop[1:])], var, np.asarray(values, dtype=float).ravel())
+            key = self.plan.key(name)
+            setattr(self.groups[key.population], key.var, np.asarray(values, dtype=float).ravel())
 
     def schedule(self) -> str:
         return str(b2.scheduling_summary(self.net))

@@ -14,9 +14,10 @@ import brian2 as b2
 import numpy as np
 import xarray as xr
 
-from ...errors import ParameterError
+from ...errors import ParameterError, require_int
 from ...model import Model
 from ...rhm import Grammar, Stream, one_hot
+from ...rules.plan import NetworkPlan, draw_initial_state
 from ...rules.rule import ENGINE_RESERVED
 from .network import SCHEDULE, Brian2Model
 
@@ -65,10 +66,14 @@ def stream_arrays(stream: Stream, whiten: bool = False):
     return encode(shown), targets, positive, context
 
 
-def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, states: dict | None = None,
-               target: str = "cython", chunk: int | None = None, monitor=None) -> Brian2Run:
-    """Run ``stream`` through the Brian2 network of ``model`` starting from ``init`` (torch
-    names -> arrays, one member) and record rates and synaptic variables per presentation.
+def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None = None,
+               states: dict | None = None, target: str = "cython", chunk: int | None = None,
+               monitor=None, seed: int = 0) -> Brian2Run:
+    """Run ``stream`` through the Brian2 network of ``model`` and record rates and synaptic
+    variables per presentation. It starts from ``init`` and ``states`` (names -> arrays, one
+    network) where given, else from the network seed ``seed``'s draw
+    (:func:`~plasticity_sim.rules.plan.draw_initial_state`: the numbers the torch engine's
+    member of that seed starts from).
 
     ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
     every N presentations), recorded as the torch engine records it at batch 1: the values of
@@ -76,6 +81,11 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict, state
     if target not in TARGETS:
         raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
     inputs, targets, positive, context = stream_arrays(stream, model.training.whiten)
+    if init is None:
+        plan = NetworkPlan.of(model, grammar)
+        drawn = draw_initial_state(plan, require_int("seed", seed, minimum=0))
+        init = {name: drawn[name] for name in plan.synapses}
+        states = {name: drawn[name] for name in plan.states} if states is None else states
     if target == "cpp_standalone":
         if monitor is not None:
             raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
@@ -224,16 +234,15 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
         if split is not None:
             key, var = split
             out[getattr(net.synapses[key], var)] = np.asarray(array, dtype=float)[net.weight_index(key)]
-        else:
-            pop, _, var = name.partition("_")  # a state variable p{l}_{name}
-            if pop[:1] == "p" and pop[1:].isdigit():
-                out[getattr(net.groups[int(pop[1:])], var)] = np.asarray(array, dtype=float).ravel()
+        elif name in net.plan.states:
+            key = net.plan.key(name)
+            out[getattr(net.groups[key.population], key.var)] = np.asarray(array, dtype=float).ravel()
     return out
 
 
 def _read_states(net: Brian2Model) -> dict:
-    return {f"p{l}_{eq.name}": np.asarray(getattr(net.groups[l], eq.name)[:])
-            for l in range(net.out) for eq in net.rule.state_on(input_population=l == 0)}
+    return {name: np.asarray(getattr(net.groups[v.population], v.key.var)[:])
+            for name, v in net.plan.states.items()}
 
 
 def _read_momenta(net: Brian2Model) -> dict:

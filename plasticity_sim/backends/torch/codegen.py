@@ -22,8 +22,9 @@ import math
 from ...errors import ParameterError
 from ...network.architecture import Architecture
 from ...network.neurons import NeuronModel
-from ...network.projections import Conv, Dense, Local, Projection
+from ...network.projections import Projection
 from ...rules.equations import REDUCTIONS, names_in, parse_expression, separate
+from ...rules.plan import NetworkPlan
 from ...rules.rule import HIDDEN_BUILTINS, LOSSES, OUTPUT_BUILTINS, PAIR_BUILTINS, Rule
 from .expressions import HELPERS, Scope, grouped, product, scaled
 
@@ -60,20 +61,12 @@ class CompiledNetwork:
                                  f"hidden layer ({arch.depth}); got {context_levels!r}")
         #: per hidden layer, which context input (``xc[i]``) its pairs read; None: one input
         self.context_levels = tuple(context_levels) if context_levels is not None else None
+        #: the engine-neutral plan: every variable, where it lives, how it starts and changes
+        self.plan = NetworkPlan(arch, rule, negatives)
         self.projections: list[Projection] = arch.projections
         self.depth = arch.depth
         self.out = arch.depth + 1
-        self.direct: dict[tuple, Dense] = {}   # (layer, pathway) -> projection from the output
-        self.lateral: dict[int, Projection] = {}  # layer -> channel-to-channel projection
-        for pathway in rule.pathways:
-            for layer in range(1, self.out):
-                shape = arch.population_shapes[layer]
-                if pathway.route == "direct":
-                    source = self._source(pathway)
-                    self.direct[(layer, pathway.name)] = Dense(arch.population_shapes[source], shape)
-                elif pathway.route in ("lateral", "lateral_T"):
-                    self.lateral[layer] = (Local if arch.kind == "lcn" else Conv)(shape, shape, s=1)
-        self.synapse_specs = self._synapse_specs()
+        self.direct, self.lateral = self.plan.direct, self.plan.lateral
         self._lines: list[str] = []
         self._known: dict[int, set] = {}
         self._full_vars: dict[int, set] = {}
@@ -87,32 +80,11 @@ class CompiledNetwork:
         self.predict = namespace["predict"]
         self.represent = namespace["represent"]  # rates of every hidden layer, (E,B,P,C) each
 
-    # --- synaptic and state variables ----------------------------------------------------------
-    def _synapse_specs(self) -> dict:
-        """Generated name -> (projection, init expression, how it changes: "lr", "direct", None)."""
-        specs = {}
-        for k, proj in enumerate(self.projections):
-            specs[f"s{k}_w"] = (proj, "randn / sqrt(fan_in)", "lr")
-            if self.arch.bias:
-                specs[f"s{k}_bias"] = (proj, "0", "lr")
-            if k > 0:  # projections above a hidden layer carry the transposed pathways' synapses
-                for var, init in self.rule.synapse_variables.items():
-                    specs[f"s{k}_{var}"] = (proj, init, None)
-            for eq in self._synapse_state(k):  # eligibility traces: new values
-                specs[f"s{k}_{eq.name}"] = (proj, repr(float(self.rule.state_init[eq.name])),
-                                            "state")
-        for pathway in self.rule.pathways:
-            for layer in range(1, self.out):
-                if pathway.route == "direct":
-                    proj, prefix = self.direct[(layer, pathway.name)], f"d{layer}_{pathway.name}"
-                elif pathway.route == "lateral":
-                    proj, prefix = self.lateral[layer], f"l{layer}_{pathway.name}"
-                else:
-                    continue
-                for var, init in pathway.synapses.items():
-                    rate = pathway.rate if var == pathway.plastic_variable else None
-                    specs[f"{prefix}_{var}"] = (proj, init, rate)
-        return specs
+    # --- synaptic and state variables (the plan's) ------------------------------------------------
+    @property
+    def synapse_specs(self) -> dict:
+        """Name -> (projection, init expression, how it changes: "lr", "direct", "state", None)."""
+        return {name: (v.projection, v.init, v.change) for name, v in self.plan.synapses.items()}
 
     def variables(self, population: int) -> set:
         """Names of the variables population ``population`` has in the generated code."""
@@ -121,35 +93,32 @@ class CompiledNetwork:
     @property
     def plastic(self) -> list[str]:
         """Synaptic variables changed through the optimizer (scaled by the learning rate)."""
-        return [name for name, (_, _, rate) in self.synapse_specs.items() if rate == "lr"]
+        return self.plan.names("lr")
 
     @property
     def direct_rate(self) -> list[str]:
         """Synaptic variables changed by their update as it is (running statistics)."""
-        return [name for name, (_, _, rate) in self.synapse_specs.items() if rate == "direct"]
+        return self.plan.names("direct")
 
     @property
     def synapse_states(self) -> list[str]:
         """Synaptic variables that take their new value (eligibility traces)."""
-        return [name for name, (_, _, rate) in self.synapse_specs.items() if rate == "state"]
+        return self.plan.names("state")
 
     @property
     def states(self) -> dict:
         """Generated state name -> (population, initial value)."""
-        return {f"p{l}_{eq.name}": (l, float(self.rule.state_init[eq.name]))
-                for l in range(self.out) for eq in self.rule.state_on(input_population=l == 0)}
+        return {name: (v.population, v.init) for name, v in self.plan.states.items()}
 
     def _synapse_state(self, k: int) -> list:
-        """The synaptic state of forward projection k (what its update reads)."""
-        return self.rule.synapse_state_on(readout=k == self.depth)
+        return self.plan.synapse_state(k)
 
     def constants(self, proj: Projection) -> dict:
-        return {**self.rule.params, "fan_in": proj.fan_in, "fan_out": proj.fan_out, "pi": math.pi}
+        return self.plan.constants(proj)
 
     def population_constants(self, pop: int) -> dict:
         """What a population's own equations may read besides its variables."""
-        return {**self.rule.population_constants(self.arch.population_shapes[pop], self.negatives),
-                "pi": math.pi}
+        return self.plan.population_constants(pop)
 
     def _fwd_syn(self, k: int) -> dict:
         names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}" for eq in self._synapse_state(k)}}
@@ -158,8 +127,7 @@ class CompiledNetwork:
         return names
 
     def _source(self, pathway) -> int:
-        """The population a direct route starts from."""
-        return self.arch.depth + 1 if pathway.source == "output" else self.arch.depth
+        return self.plan.direct_source(pathway)
 
     def _pathway(self, name: str):
         return next(p for p in self.rule.pathways if p.name == name)
