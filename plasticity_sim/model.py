@@ -24,6 +24,7 @@ from .errors import ParameterError, require_int
 from .network.architecture import ARCHITECTURES, Architecture, build_architecture
 from .network.neurons import NeuronModel
 from .rhm.grammar import Grammar
+from .rhm.streams import Stream, epoch_stream, fixation_stream, view_stream
 from .rules.registry import get_rule, is_library_rule
 from .rules.rule import LOSSES, Rule
 
@@ -233,6 +234,19 @@ class Pairing:
     def context(self) -> str | None:
         """How the compiled network gets the context: a second input, or sibling positions."""
         return None if self.scheme is None else ("siblings" if self.scheme == "siblings" else "input")
+
+    def stream(self, grammar: Grammar, n_trees: int, seed: int, epochs: int = 1,
+               k: int | None = None, tag: str = "") -> Stream:
+        """The stream of ``n_trees`` training trees this pairing shows a learner of network
+        seed ``seed`` (trees, order, views or redraws all drawn from it; the views and
+        redraws of the first epoch come back every epoch). ``k``: the view level (default
+        :meth:`level`); ``tag``: independent views of the same trees."""
+        k = self.level(grammar) if k is None and self.scheme is not None else k
+        if self.scheme == "views":
+            return view_stream(grammar, n_trees, k, epochs, seed, seed, fresh=False, tag=tag)
+        if self.scheme == "fixations":
+            return fixation_stream(grammar, n_trees, k, self.T, epochs, seed, seed, fresh=False)
+        return epoch_stream(grammar, n_trees, epochs, seed, seed)
 
     def inputs_per_tree(self, grammar: Grammar | None = None, arch: Architecture | None = None) -> int:
         """Inputs a learner sees per training tree (the tree and its views or redraws)."""

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ...errors import ParameterError
-from ...rhm import Grammar, Samples, epoch_stream, fixation_stream, sample, view_stream
+from ...rhm import Grammar, Samples, sample
 from ...rhm.streams import Stream, epoch_rows
 from .expressions import _blocks
 
@@ -127,16 +127,9 @@ class TrainingData:
     def stream(self, seed: int, epochs: int = 1, k: int | None = None, tag: str = ""):
         """The member's stream over ``epochs`` epochs (one suffices to train: later epochs'
         rows come from :func:`epoch_rows`)."""
-        g = self.trainer.grammar
-        scheme = self.pairing.scheme
-        if k is None and scheme is not None:
-            k = self.view_levels[0] if self.view_levels else self.pairing.level(g)
-        if scheme == "views":
-            return view_stream(g, self.n_trees, k, epochs, seed, seed, fresh=False, tag=tag)
-        if scheme == "fixations":
-            return fixation_stream(g, self.n_trees, k, self.pairing.T, epochs, seed, seed,
-                                   fresh=False)
-        return epoch_stream(g, self.n_trees, epochs, seed, seed)
+        if k is None and self.view_levels:
+            k = self.view_levels[0]
+        return self.pairing.stream(self.trainer.grammar, self.n_trees, seed, epochs, k, tag)
 
     def all_inputs(self, member: int) -> Samples:
         """Every input member ``member`` is shown: its training trees, then the views or

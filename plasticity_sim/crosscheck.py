@@ -1,5 +1,7 @@
-"""The cross-check: the same model, initial weights and stream on both engines, compared
-after every presentation (float64, online learning: a batch of one)."""
+"""The cross-check: the same model, initial state and stream on two engines (by default the
+torch engine and Brian2), compared after every presentation (float64, online learning: a
+batch of one). It lives outside both: an engine is anything with the interface of
+:mod:`plasticity_sim.engines`."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import ParameterError, require_int
-from ...model import Model
-from ...rhm import Grammar
-from .network import check_brian2_pairing
-from .runner import run_brian2
+from .engines import Brian2Engine, TorchEngine
+from .errors import ParameterError, require_int
+from .model import Model
+from .rhm import Grammar
 
 
 @dataclass
@@ -19,7 +20,7 @@ class Difference:
     name: str
     kind: str            # "rates" or "synapses"
     max_abs: float
-    max_rel: float       # max |brian2 - torch| / max |torch|
+    max_rel: float       # max |other - reference| / max |reference|
     worst_presentation: int
 
 
@@ -28,10 +29,14 @@ class CrossCheck:
     differences: list
     tolerance: float
     presentations: int
-    target: str
+    #: the Brian2 target (the default engines), or None
+    target: str | None
+    #: Brian2's schedule of a time step, or what the engines said of how they ran
     schedule: str
     #: first presentation with a NaN or inf value, per engine (None: never)
     diverged: dict = field(default_factory=dict)
+    #: what was compared, e.g. "Brian2 target numpy"
+    engines: str = ""
 
     @property
     def compared(self) -> int:
@@ -58,39 +63,20 @@ class CrossCheck:
                 f"{engine} at presentation {p}" for engine, p in where.items())
                 + ("" if len(where) == 2 else "; not in the other engine")
                 + f": compared the {self.compared} presentations before")
-        rows.append(f"{self.presentations} presentations, Brian2 target {self.target}: engines "
+        rows.append(f"{self.presentations} presentations, {self.engines}: engines "
                     f"{verdict} within relative {self.tolerance:g}"
                     + (f" up to presentation {self.compared}" if where else ""))
         return "\n".join(rows)
 
 
-def torch_trajectory(model: Model, grammar: Grammar, P: int, seed: int, epochs: int = 1):
-    """Train online in float64 and record rates and synaptic variables after every presentation."""
-    from ..torch.data import TrainingData
-    from ..torch.train import Trainer
-
-    trainer = Trainer(model, grammar, [seed], dtype="float64")
-    data = TrainingData(trainer, P, n_test=0)
-    rates = {l: [] for l in range(1, trainer.net.out + 1)}
-    synapses = {name: [] for name in trainer.S}
-    for batch in (b for epoch in range(epochs) for b in data.batches(epoch, 1)):
-        U, _, state = trainer.signals(batch, want_state=True)
-        for l in rates:
-            rates[l].append(state[f"p{l}_r"][0, 0].flatten().numpy().copy())
-        trainer.apply(U)
-        for name in synapses:
-            synapses[name].append(trainer.S[name][0].numpy().copy())
-    stream = data.stream(seed, epochs)  # the same presentations, every epoch built
-    return stream, {l: np.array(v) for l, v in rates.items()}, \
-        {n: np.array(v) for n, v in synapses.items()}
-
-
 def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: int = 0,
                target: str = "cython", tolerance: float = 1e-9, chunk: int | None = None,
-               echo=None) -> CrossCheck:
+               echo=None, engines: tuple | None = None) -> CrossCheck:
     """Run a stream of at least ``presentations`` presentations (whole epochs over at most half
-    of the grammar's inputs) on both engines and compare; ``echo`` (e.g. print) is told
-    what runs now."""
+    of the grammar's inputs) on two engines, each from network seed ``seed``'s initial
+    state, and compare after every presentation. ``engines``: the two to compare (default:
+    the torch engine in float64 and Brian2 on ``target``, ``chunk``); ``echo`` (e.g. print)
+    is told what runs now."""
     say = echo or (lambda *_: None)
     if presentations < 1:
         raise ParameterError("presentations", f"must be >= 1; got {presentations}")
@@ -98,28 +84,40 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
         raise ParameterError("tolerance", f"must be a number >= 0; got {tolerance!r}")
     if chunk is not None:  # 0 would run the whole stream at once, silently
         require_int("chunk", chunk, minimum=1)
-    check_brian2_pairing(model.pairing)  # before torch, which would fail differently
+    reference, other = engines or (TorchEngine(), Brian2Engine(target, chunk))
     model = model.replace(batch_size=1, loss_threshold=0.0)
-    # P counts every input shown; a view is shown with its tree, in the same presentation
-    views = 2 if model.pairing.scheme == "views" else 1
-    P = min(presentations * views, max(grammar.n_inputs // 2, views))  # small grammars: epochs
-    P -= P % views
-    epochs = -(-presentations // (P // views))
-    say(f"torch (float64, online): {epochs * P} presentations ...")
-    stream, t_rates, t_syn = torch_trajectory(model, grammar, P, seed, epochs)
-    say(f"Brian2 ({target}): building the network and running {len(stream)} presentations "
-        + ("..." if target == "numpy" else "(a model's first run compiles its code, a minute or "
-           "more; later runs use the cache) ..."))
-    # Brian2 draws its own initial state from the seed: the plan's, as torch's was
-    run = run_brian2(model, grammar, stream, target=target, chunk=chunk, seed=seed)
-    pairs = [(f"p{l}.r", "rates", run.rates[l], ref) for l, ref in t_rates.items()]
-    pairs += [(name, "synapses", run.synapses[name], ref) for name, ref in t_syn.items()
-              if name in run.synapses]
-    diverged = {"torch": _first_bad([ref for *_, ref in pairs]),
-                "Brian2": _first_bad([got for *_, got, _ in pairs])}
+    for engine in (other, reference):  # what either cannot run, before anything runs
+        engine.check(model)
+    stream = _stream(model, grammar, presentations, seed)
+    runs = []
+    for engine in (reference, other):
+        compiles = isinstance(engine, Brian2Engine) and engine.target != "numpy"
+        say(f"{getattr(engine, 'label', engine.name)}: {len(stream)} presentations"
+            + (" (a model's first run compiles its code, a minute or more; later runs use the "
+               "cache)" if compiles else "") + " ...")
+        runs.append(engine.run(model, grammar, stream, seed))
+    ref, got = runs
+    pairs = [(f"p{l}.r", "rates", got.rates[l], values) for l, values in ref.rates.items()]
+    pairs += [(name, "synapses", got.synapses[name], values) for name, values in ref.synapses.items()
+              if name in got.synapses]
+    diverged = {ref.engine: _first_bad([r for *_, r in pairs]),
+                got.engine: _first_bad([g for *_, g, _ in pairs])}
     cut = min([p for p in diverged.values() if p is not None], default=len(stream))
-    differences = [_difference(name, kind, got[:cut], ref[:cut]) for name, kind, got, ref in pairs]
-    return CrossCheck(differences, tolerance, len(stream), target, run.schedule, diverged)
+    differences = [_difference(name, kind, g[:cut], r[:cut]) for name, kind, g, r in pairs]
+    label = f"Brian2 target {target}" if engines is None else f"{got.engine} against {ref.engine}"
+    return CrossCheck(differences, tolerance, len(stream), target if engines is None else None,
+                      got.note or ref.note, diverged, label)
+
+
+def _stream(model: Model, grammar: Grammar, presentations: int, seed: int):
+    """Whole epochs of the model's own pairing, over at most half of the grammar's inputs
+    (small grammars: several epochs); P counts every input shown, a view with its tree."""
+    per_tree = model.pairing.inputs_per_tree(grammar, model.architecture(grammar))
+    shown = 1 if model.pairing.scheme == "fixations" else per_tree  # inputs per presentation
+    P = min(presentations * shown, max(grammar.n_inputs // 2, per_tree))
+    n_trees = P // per_tree
+    per_epoch = n_trees * per_tree // shown
+    return model.at(grammar).pairing.stream(grammar, n_trees, seed, -(-presentations // per_epoch))
 
 
 def _first_bad(trajectories) -> int | None:

@@ -1,0 +1,112 @@
+"""One interface for the engines: run a stream online from a seed's initial state and say,
+presentation by presentation, what the network did.
+
+An engine has a ``name``, ``check(model)`` (refuse, before anything runs, what it cannot
+run: one clear error naming the parameter) and ``run(model, grammar, stream, seed)``, which
+starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
+and returns a :class:`Trajectory` under the plan's names. The cross-check
+(:mod:`plasticity_sim.crosscheck`) compares any two. Two are built: :class:`TorchEngine`
+(float64, a batch of one) and :class:`Brian2Engine` (a code-generation target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .model import Model
+from .rhm import Grammar, Stream
+
+
+@dataclass
+class Trajectory:
+    """What an engine did with a stream: ``rates[p]`` (presentations, units) of population
+    p >= 1 and ``synapses[name]`` (presentations, *shape) after each presentation's update
+    (units in the torch layout: position-major)."""
+
+    engine: str
+    rates: dict
+    synapses: dict
+    #: anything the engine wants to say about how it ran (Brian2: its schedule)
+    note: str = ""
+
+    @property
+    def final(self) -> dict:
+        """The synaptic variables after the last presentation (names -> arrays)."""
+        return {name: values[-1] for name, values in self.synapses.items()}
+
+
+class Engine(Protocol):
+    """What the cross-check needs from an engine."""
+
+    name: str
+    #: what it is, in words (e.g. "Brian2 (cython)")
+    label: str
+
+    def check(self, model: Model) -> None:
+        """Raise a ParameterError for what this engine cannot run."""
+
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
+        """Run ``stream`` online from network seed ``seed``'s initial state."""
+
+
+@dataclass
+class TorchEngine:
+    """The vectorized engine, one network (the member of ``seed``) at a batch of one."""
+
+    dtype: str = "float64"
+    device: str = "cpu"
+    name: str = "torch"
+
+    @property
+    def label(self) -> str:
+        return f"torch ({self.dtype}, {self.device}, online)"
+
+    def check(self, model: Model) -> None:
+        model.replace(batch_size=1)  # in-batch negatives need a minibatch: refused here
+
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
+        from .backends.torch.data import TrainingData
+        from .backends.torch.train import Trainer
+
+        trainer = Trainer(model.replace(batch_size=1), grammar, [seed], dtype=self.dtype,
+                          device=self.device)
+        data = TrainingData(trainer, None, n_test=0, stream=stream)
+        rates = {l: [] for l in range(1, trainer.net.out + 1)}
+        synapses = {name: [] for name in trainer.S}
+        for batch in (b for epoch in range(data.epochs) for b in data.batches(epoch, 1)):
+            U, _, state = trainer.signals(batch, want_state=True)
+            for l in rates:
+                rates[l].append(state[f"p{l}_r"][0, 0].flatten().cpu().numpy().copy())
+            trainer.apply(U)
+            for name in synapses:
+                synapses[name].append(trainer.S[name][0].cpu().numpy().copy())
+        return Trajectory(self.name, {l: np.array(v) for l, v in rates.items()},
+                          {n: np.array(v) for n, v in synapses.items()})
+
+
+@dataclass
+class Brian2Engine:
+    """The Brian2 network on a code-generation target (``numpy``, ``cython``,
+    ``cpp_standalone`` with ``chunk`` presentations per run of the binary)."""
+
+    target: str = "cython"
+    chunk: int | None = None
+    name: str = "Brian2"
+
+    @property
+    def label(self) -> str:
+        return f"Brian2 ({self.target})"
+
+    def check(self, model: Model) -> None:
+        from .backends.brian2.network import check_brian2_pairing
+
+        check_brian2_pairing(model.pairing)
+
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
+        from .backends.brian2.runner import run_brian2
+
+        run = run_brian2(model, grammar, stream, target=self.target, chunk=self.chunk, seed=seed)
+        return Trajectory(self.name, run.rates, run.synapses, run.schedule)
