@@ -85,9 +85,9 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
     if chunk is not None:  # 0 would run the whole stream at once, silently
         require_int("chunk", chunk, minimum=1)
     reference, other = engines or (TorchEngine(), Brian2Engine(target, chunk))
-    model = model.replace(batch_size=1, loss_threshold=0.0)
     for engine in (other, reference):  # what either cannot run, before anything runs
         engine.check(model)
+    model = model.replace(batch_size=1, loss_threshold=0.0)
     stream = _stream(model, grammar, presentations, seed)
     runs = []
     for engine in (reference, other):

@@ -2,9 +2,11 @@
 presentation by presentation, what the network did.
 
 An engine has a ``name``, ``check(model)`` (refuse, before anything runs, what it cannot
-run: one clear error naming the parameter) and ``run(model, grammar, stream, seed)``, which
-starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
-and returns a :class:`Trajectory` under the plan's names. The cross-check
+run: one clear error naming the parameter) and ``run(model, grammar, stream, seed, init)``,
+which starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
+with the variables of ``init`` (names -> arrays: synaptic or state variables) set instead,
+and returns a :class:`Trajectory` under the plan's names (``final``: the state it ends in,
+which another run can start from). The cross-check
 (:mod:`plasticity_sim.crosscheck`) compares any two. Two are built: :class:`TorchEngine`
 (float64, a batch of one) and :class:`Brian2Engine` (a code-generation target).
 """
@@ -16,8 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
+from .errors import ParameterError
 from .model import Model
 from .rhm import Grammar, Stream
+from .rules.plan import NetworkPlan
 
 
 @dataclass
@@ -29,13 +33,16 @@ class Trajectory:
     engine: str
     rates: dict
     synapses: dict
+    #: the state variables after the last presentation (names -> arrays, (1, positions, channels))
+    states: dict
     #: anything the engine wants to say about how it ran (Brian2: its schedule)
     note: str = ""
 
     @property
     def final(self) -> dict:
-        """The synaptic variables after the last presentation (names -> arrays)."""
-        return {name: values[-1] for name, values in self.synapses.items()}
+        """Every variable after the last presentation (names -> arrays): what another run
+        continues from (``init=``)."""
+        return {**{name: values[-1] for name, values in self.synapses.items()}, **self.states}
 
 
 class Engine(Protocol):
@@ -48,8 +55,10 @@ class Engine(Protocol):
     def check(self, model: Model) -> None:
         """Raise a ParameterError for what this engine cannot run."""
 
-    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
-        """Run ``stream`` online from network seed ``seed``'s initial state."""
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
+            init: dict | None = None) -> Trajectory:
+        """Run ``stream`` online from network seed ``seed``'s initial state, with ``init``'s
+        variables set instead."""
 
 
 @dataclass
@@ -67,12 +76,21 @@ class TorchEngine:
     def check(self, model: Model) -> None:
         model.replace(batch_size=1)  # in-batch negatives need a minibatch: refused here
 
-    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
+            init: dict | None = None) -> Trajectory:
+        import torch
+
         from .backends.torch.data import TrainingData
         from .backends.torch.train import Trainer
 
         trainer = Trainer(model.replace(batch_size=1), grammar, [seed], dtype=self.dtype,
                           device=self.device)
+        variables = {**trainer.S, **trainer.ST}
+        for name, values in (init or {}).items():
+            if name not in variables:
+                raise ParameterError("init", f"this network has no variable {name!r}; it has "
+                                     f"{', '.join(variables)}")
+            variables[name][0] = torch.as_tensor(np.asarray(values), dtype=variables[name].dtype)
         data = TrainingData(trainer, None, n_test=0, stream=stream)
         rates = {l: [] for l in range(1, trainer.net.out + 1)}
         synapses = {name: [] for name in trainer.S}
@@ -84,7 +102,8 @@ class TorchEngine:
             for name in synapses:
                 synapses[name].append(trainer.S[name][0].cpu().numpy().copy())
         return Trajectory(self.name, {l: np.array(v) for l, v in rates.items()},
-                          {n: np.array(v) for n, v in synapses.items()})
+                          {n: np.array(v) for n, v in synapses.items()},
+                          {n: t[0].cpu().numpy().copy() for n, t in trainer.ST.items()})
 
 
 @dataclass
@@ -105,8 +124,14 @@ class Brian2Engine:
 
         check_brian2_pairing(model.pairing)
 
-    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0) -> Trajectory:
+    def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
+            init: dict | None = None) -> Trajectory:
         from .backends.brian2.runner import run_brian2
 
-        run = run_brian2(model, grammar, stream, target=self.target, chunk=self.chunk, seed=seed)
-        return Trajectory(self.name, run.rates, run.synapses, run.schedule)
+        init, states = dict(init or {}), {}
+        for name in NetworkPlan.of(model, grammar).states:
+            if name in init:
+                states[name] = init.pop(name)
+        run = run_brian2(model, grammar, stream, target=self.target, chunk=self.chunk, seed=seed,
+                         init=init, states=states)
+        return Trajectory(self.name, run.rates, run.synapses, run.final_states, run.schedule)

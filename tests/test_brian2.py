@@ -273,7 +273,7 @@ class Replay:
 
     def run(self, model, grammar, stream, seed=0):
         return Trajectory(self.name, {1: self.rates[:len(stream)]},
-                          {"s1_w": self.synapses[:len(stream)]})
+                          {"s1_w": self.synapses[:len(stream)]}, {})
 
 
 def test_a_run_that_diverges_in_both_engines_is_compared_up_to_the_divergence():
@@ -331,3 +331,22 @@ def test_a_brian2_state_monitor_names_what_exists():
     stream = epoch_stream(G2, 2, epochs=1)
     with pytest.raises(ParameterError, match="no population of this network has"):
         run_brian2(model, G2, stream, target="numpy", monitor=StateMonitor("nope"))
+
+
+def test_both_engines_continue_from_a_state_set_by_name():
+    """A run's final state (weights and BCM's thresholds), written into either engine by
+    name, continues identically on both."""
+    model = Model.for_rule("bcm", arch="lcn", width=4, batch_size=1, lr=0.05)
+    first = TorchEngine().run(model, G3, epoch_stream(G3, 6, sample_seed=1, stream_seed=1), seed=2)
+    start = first.final
+    assert "p1_theta" in start and not np.allclose(start["p1_theta"], 1.0)  # the threshold moved
+    stream = epoch_stream(G3, 6, sample_seed=5, stream_seed=5)
+    a = TorchEngine().run(model, G3, stream, seed=9, init=start)
+    b = Brian2Engine("numpy").run(model, G3, stream, seed=9, init=start)
+    for name in a.synapses:
+        np.testing.assert_allclose(b.synapses[name], a.synapses[name], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.states["p2_theta"], a.states["p2_theta"], rtol=1e-9)
+    fresh = TorchEngine().run(model, G3, stream, seed=9)
+    assert not np.allclose(fresh.synapses["s0_w"][0], a.synapses["s0_w"][0])  # init was used
+    with pytest.raises(ParameterError, match="no variable"):
+        Brian2Engine("numpy").run(model, G3, stream, init={"s9_w": start["s0_w"]})

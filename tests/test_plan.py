@@ -74,3 +74,27 @@ def test_the_feedback_rules_plans_list_what_changes():
     for rule in FEEDBACK_RULES:
         plan = NetworkPlan.of(Model.for_rule(rule.name, arch="fc", width=4), G3)
         assert plan.names("lr") == [f"s{k}_w" for k in range(G3.L + 1)], rule.name
+
+
+def test_both_engines_compute_a_population_in_the_plans_order():
+    """Equations written out of order are computed as their dependencies allow; a circle is
+    one clear error naming what cannot be computed."""
+    from plasticity_sim.backends.brian2 import Brian2Model
+    from plasticity_sim.backends.brian2.runner import stream_arrays
+    from plasticity_sim.rhm import epoch_stream
+
+    rule = Rule(name="reordered", summary="backprop's signal through two helpers, written last first",
+                hidden="delta = g * fprime(a) : 1\ng = h : 1\nh = fb : 1", output="delta = err : 1",
+                pathways=[Pathway("fb", "transpose", "w * delta_post")], update="-delta_post * r_pre")
+    model = Model.for_rule(rule, arch="fc", width=4)
+    plan = NetworkPlan.of(model, G3)
+    assert [thing.name for _, thing in plan.hidden_order(1)] == ["h", "g", "delta"]
+    source = Trainer(model, G3, [0]).net.source
+    assert source.index("p1_h =") < source.index("p1_g =") < source.index("p1_delta =")
+    Brian2Model(model, G3, *stream_arrays(epoch_stream(G3, 2)))  # builds in that order too
+    circle = Rule(name="circle", summary="two signals that read each other",
+                  hidden="delta = g * fprime(a) : 1\ng = delta : 1", output="delta = err : 1",
+                  update="-delta_post * r_pre")
+    with pytest.raises(ParameterError, match=r"cannot compute \['delta', 'g'\] in layer \d; "
+                                             r"unknown or circular: \['delta', 'g'\]"):
+        Trainer(Model.for_rule(circle, arch="fc", width=4), G3, [0])

@@ -31,7 +31,7 @@ from ..network.architecture import Architecture
 from ..network.projections import Conv, Dense, Local, Projection
 from ..seeding import generator
 from .equations import NUMPY_FUNCTIONS, names_in, parse_expression
-from .rule import Rule
+from .rule import HIDDEN_BUILTINS, PAIR_BUILTINS, PROJECTION_CONSTANTS, Rule
 
 #: how a synaptic variable changes: through the optimizer (scaled by the learning rate), by
 #: its update as it is (a running statistic), by taking its new value (an eligibility
@@ -89,8 +89,8 @@ class NetworkPlan:
     it starts and changes; ``negatives``: the pairing's negatives per positive pair (a
     population constant the equations may read)."""
 
-    def __init__(self, arch: Architecture, rule: Rule, negatives: float = 1.0):
-        self.arch, self.rule, self.negatives = arch, rule, float(negatives)
+    def __init__(self, arch: Architecture, rule: Rule, negatives: float = 1.0, pairs: bool = False):
+        self.arch, self.rule, self.negatives, self.pairs = arch, rule, float(negatives), pairs
         self.projections: list[Projection] = arch.projections
         self.depth, self.out = arch.depth, arch.depth + 1
         self.direct: dict[tuple, Dense] = {}      # (layer, pathway) -> projection from the output
@@ -115,7 +115,8 @@ class NetworkPlan:
     def of(cls, model, grammar) -> "NetworkPlan":
         """The plan of a model's network for a grammar."""
         model = model.at(grammar)
-        return cls(model.architecture(grammar), model.rule, model.pairing.negative_ratio)
+        return cls(model.architecture(grammar), model.rule, model.pairing.negative_ratio,
+                   model.pairing.scheme is not None)
 
     def direct_source(self, pathway) -> int:
         """The population a direct route starts from: the output, or the top hidden layer."""
@@ -147,6 +148,43 @@ class NetworkPlan:
                 for var, init in pathway.synapses.items():
                     change = pathway.rate if var == pathway.plastic_variable else None
                     yield SynapticVariable(Key(owner, var), proj, init, change)
+
+    def hidden_inputs(self) -> set:
+        """What a hidden population has before its own equations: its rate and drive, the
+        pair's (with pairs), the pathways that arrive from other populations, its state and
+        the broadcast variables."""
+        names = set(HIDDEN_BUILTINS) | (PAIR_BUILTINS if self.pairs else set())
+        names |= {p.name for p in self.rule.pathways if p.route in ("transpose", "direct")}
+        names |= {eq.name for eq in self.rule.state_equations + self.rule.broadcast_equations}
+        return names
+
+    def hidden_order(self, layer: int) -> list[tuple[str, object]]:
+        """The hidden equations (``("equation", Equation)``) and lateral pathways
+        (``("lateral", Pathway)``) of hidden population ``layer`` in an order their
+        dependencies allow: each the first of the rule's order whose inputs are known."""
+        known = self.hidden_inputs()
+        pending = [("equation", eq) for eq in self.rule.hidden_equations]
+        pending += [("lateral", p) for p in self.rule.pathways if p.route in ("lateral", "lateral_T")]
+        order = []
+        while pending:
+            item = next((it for it in pending if self._reads(layer, it) <= known), None)
+            if item is None:
+                missing = set().union(*(self._reads(layer, it) for it in pending)) - known
+                raise ParameterError("equations", f"rule {self.rule.name!r} hidden: cannot "
+                                     f"compute {[it[1].name for it in pending]} in layer "
+                                     f"{layer}; unknown or circular: {sorted(missing)}")
+            pending.remove(item)
+            order.append(item)
+            known.add(item[1].name)
+        return order
+
+    def _reads(self, layer: int, item) -> set:
+        kind, thing = item
+        if kind == "equation":
+            return names_in(thing.tree) - set(self.population_constants(layer))
+        owner = next(p for p in self.rule.pathways if p.name == (thing.via or thing.name))
+        read = names_in(parse_expression(thing.expr)) - set(owner.synapses) - set(self.rule.params)
+        return {n.removesuffix("_pre").removesuffix("_post") for n in read} - PROJECTION_CONSTANTS
 
     def projection(self, owner: str) -> Projection:
         """The projection a synaptic key's owner names."""

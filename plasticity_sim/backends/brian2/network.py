@@ -36,7 +36,7 @@ import numpy as np
 from ...errors import ParameterError
 from ...model import Model
 from ...network.projections import Conv, Local, Projection
-from ...rules.equations import live_terms_reading, names_in, parse_expression
+from ...rules.equations import live_terms_reading
 from ...rules.plan import NetworkPlan
 from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS
 from .translate import Reduction, brian_expression, suffixed
@@ -71,7 +71,8 @@ class Brian2Model:
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
         #: the engine-neutral plan: every variable, where it lives, how it starts and changes
-        self.plan = NetworkPlan(self.arch, self.rule, model.pairing.negative_ratio)
+        self.plan = NetworkPlan(self.arch, self.rule, model.pairing.negative_ratio,
+                                model.pairing.scheme is not None)
         self._check_supported()
         self.neuron, self.act = model.neuron, model.neuron.act
         self.euler = self.neuron.time_model == "euler"
@@ -310,41 +311,13 @@ class Brian2Model:
                 self._add(key, f"{p.name}_post = {expr} : 1 (summed)", f"{p.name}_post")
 
     def _plan_population(self, l: int):
-        """Lateral pathways and reductions of population l, as dependencies allow."""
-        known = set(HIDDEN_BUILTINS) | (PAIR_BUILTINS if self.pairs else set())
-        known |= {p.name for p in self.rule.pathways if p.route in ("transpose", "direct")}
-        known |= {eq.name for eq in self.rule.state_equations}
-        known |= {eq.name for eq in self.rule.broadcast_equations}
-        pending = [("eq", eq) for eq in self.rule.hidden_equations]
-        pending += [("lat", p) for p in self.rule.pathways if p.route in ("lateral", "lateral_T")]
-        while pending:
-            item = next((it for it in pending if self._reads(l, it) <= known), None)
-            if item is None:
-                raise ParameterError("equations", f"rule {self.rule.name!r}: the equations of layer "
-                                     f"{l} read {sorted(set().union(*(self._reads(l, it) for it in pending)) - known)}, "
-                                     "which nothing computes")
-            pending.remove(item)
-            kind, thing = item
-            if kind == "eq":
+        """Lateral pathways and reductions of population l, in the plan's order."""
+        for kind, thing in self.plan.hidden_order(l):
+            if kind == "equation":
                 for red in self.eq_reductions[l][thing.name]:
                     self._plan_reduction(l, red)
             else:
                 self._plan_lateral(l, thing)
-            known.add(thing.name)
-
-    def _reads(self, l: int, item) -> set:
-        kind, thing = item
-        if kind == "eq":
-            reds = self.eq_reductions[l][thing.name]
-            constants = self._population_constants(l)
-            text = brian_expression(thing.expr, self.act, constants, [], prefix="_")
-            reads = names_in(parse_expression(text)) - {f"_red{i}" for i in range(len(reds))}
-            for red in reds:  # (a nested reduction reads the one inside it: not a variable)
-                reads |= names_in(parse_expression(red.expr)) - {r.name for r in reds}
-            return reads
-        owner = self._owner(thing)
-        names = names_in(parse_expression(thing.expr)) - set(owner.synapses) - set(self.rule.params)
-        return {n.removesuffix("_pre").removesuffix("_post") for n in names} - {"fan_in", "fan_out", "pi"}
 
     def _owner(self, p):
         return next(q for q in self.rule.pathways if q.name == (p.via or p.name))

@@ -37,6 +37,8 @@ class Brian2Run:
     states: dict = field(default_factory=dict)
     #: the presentations those records are of
     state_presentations: np.ndarray | None = None
+    #: the state variables after the last presentation (names -> (1, positions, channels))
+    final_states: dict = field(default_factory=dict)
 
     def state_dataset(self) -> xr.Dataset:
         """The StateMonitor's records as the torch engine writes them (without the seed
@@ -70,10 +72,10 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
                states: dict | None = None, target: str = "cython", chunk: int | None = None,
                monitor=None, seed: int = 0) -> Brian2Run:
     """Run ``stream`` through the Brian2 network of ``model`` and record rates and synaptic
-    variables per presentation. It starts from ``init`` and ``states`` (names -> arrays, one
-    network) where given, else from the network seed ``seed``'s draw
+    variables per presentation. It starts from the network seed ``seed``'s draw
     (:func:`~plasticity_sim.rules.plan.draw_initial_state`: the numbers the torch engine's
-    member of that seed starts from).
+    member of that seed starts from), with the synaptic variables of ``init`` and the state
+    variables of ``states`` (names -> arrays of one network) set instead where given.
 
     ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
     every N presentations), recorded as the torch engine records it at batch 1: the values of
@@ -81,11 +83,10 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     if target not in TARGETS:
         raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
     inputs, targets, positive, context = stream_arrays(stream, model.training.whiten)
-    if init is None:
-        plan = NetworkPlan.of(model, grammar)
-        drawn = draw_initial_state(plan, require_int("seed", seed, minimum=0))
-        init = {name: drawn[name] for name in plan.synapses}
-        states = {name: drawn[name] for name in plan.states} if states is None else states
+    plan = NetworkPlan.of(model, grammar)
+    drawn = draw_initial_state(plan, require_int("seed", seed, minimum=0))
+    init = {**{name: drawn[name] for name in plan.synapses}, **_checked(plan.synapses, init, "init")}
+    states = {**{name: drawn[name] for name in plan.states}, **_checked(plan.states, states, "states")}
     if target == "cpp_standalone":
         if monitor is not None:
             raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
@@ -104,6 +105,7 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     net.net.add(*monitors.values(), *watched.values())
     net.net.run((len(inputs) + 1) * net.duration, namespace={})
     run = _collect(net, monitors, init, target)
+    run.final_states = _state_shapes(net, _read_states(net))
     if monitor is not None:
         every = monitor.every
         for (var, pop), mon in watched.items():
@@ -111,6 +113,15 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
             run.states[var, pop] = values.reshape(len(values), *net.arch.population_shapes[pop])
         run.state_presentations = np.arange(0, net.n_presentations, every)
     return run
+
+
+def _checked(known: dict, values: dict | None, parameter: str) -> dict:
+    """Values by name, every name one of ``known`` (the plan's synaptic or state variables)."""
+    unknown = sorted(set(values or {}) - set(known))
+    if unknown:
+        raise ParameterError(parameter, f"this network has no variable {unknown}; it has "
+                             f"{', '.join(known) or 'none'}")
+    return dict(values or {})
 
 
 def _state_monitors(net: Brian2Model, monitor) -> dict:
@@ -216,7 +227,9 @@ def _run_standalone(model, grammar, inputs, targets, positive, context, init, st
             carried.update(_read_momenta(net))
         rates = {p: np.concatenate([part.rates[p] for part in parts])[:n] for p in parts[0].rates}
         syns = {k: np.concatenate([part.synapses[k] for part in parts])[:n] for k in parts[0].synapses}
-        return Brian2Run(rates, syns, parts[0].schedule, "cpp_standalone")
+        return Brian2Run(rates, syns, parts[0].schedule, "cpp_standalone",
+                         final_states=_state_shapes(net, {k: v for k, v in carried.items()
+                                                          if k in net.plan.states}))
     finally:
         b2.device.reinit()
         b2.set_device("runtime")
@@ -238,6 +251,12 @@ def _variable_args(net: Brian2Model, values: dict) -> dict:
             key = net.plan.key(name)
             out[getattr(net.groups[key.population], key.var)] = np.asarray(array, dtype=float).ravel()
     return out
+
+
+def _state_shapes(net: Brian2Model, states: dict) -> dict:
+    """State variables in the torch layout, (1, positions, channels)."""
+    return {name: np.asarray(values).reshape(1, *net.arch.population_shapes[net.plan.states[name].population])
+            for name, values in states.items()}
 
 
 def _read_states(net: Brian2Model) -> dict:

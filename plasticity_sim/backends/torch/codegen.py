@@ -62,7 +62,7 @@ class CompiledNetwork:
         #: per hidden layer, which context input (``xc[i]``) its pairs read; None: one input
         self.context_levels = tuple(context_levels) if context_levels is not None else None
         #: the engine-neutral plan: every variable, where it lives, how it starts and changes
-        self.plan = NetworkPlan(arch, rule, negatives)
+        self.plan = NetworkPlan(arch, rule, negatives, pairs=context is not None)
         self.projections: list[Projection] = arch.projections
         self.depth = arch.depth
         self.out = arch.depth + 1
@@ -272,35 +272,12 @@ class CompiledNetwork:
             self._full_vars[pop].add(eq.name)
 
     def _population(self, layer: int):
-        """Hidden equations and lateral pathways of one population, as dependencies allow."""
-        where = f"rule {self.rule.name!r} hidden"
-        pending = [("eq", eq) for eq in self.rule.hidden_equations]
-        pending += [("lateral", p) for p in self.rule.pathways if p.route in ("lateral", "lateral_T")]
-        while pending:
-            for item in pending:
-                if not self._missing(layer, item):
-                    break
+        """Hidden equations and lateral pathways of one population, in the plan's order."""
+        for kind, thing in self.plan.hidden_order(layer):
+            if kind == "equation":
+                self._equation(layer, thing, f"rule {self.rule.name!r} hidden")
             else:
-                missing = {n for item in pending for n in self._missing(layer, item)}
-                raise ParameterError("equations", f"{where}: cannot compute "
-                                     f"{[i[1].name for i in pending]}; unknown or circular: "
-                                     f"{sorted(missing)}")
-            pending.remove(item)
-            if item[0] == "eq":
-                self._equation(layer, item[1], where)
-            else:
-                self._lateral(layer, item[1])
-
-    def _missing(self, layer: int, item) -> set:
-        kind, thing = item
-        if kind == "eq":
-            read = names_in(thing.tree) - set(self.population_constants(layer))
-        else:
-            syn = set(self._pathway(thing.via or thing.name).synapses)
-            read = {n.removesuffix("_pre").removesuffix("_post")
-                    for n in names_in(parse_expression(thing.expr)) - syn - set(self.rule.params)}
-            read -= {"fan_in", "fan_out", "pi"}
-        return read - self._known[layer]
+                self._lateral(layer, thing)
 
     def _lateral(self, layer: int, pathway):
         where = f"rule {self.rule.name!r} pathway {pathway.name!r} in layer {layer}"
