@@ -26,6 +26,8 @@ class Difference:
 
 @dataclass
 class CrossCheck:
+    """The largest difference of every rate and synaptic variable between two engines."""
+
     differences: list
     tolerance: float
     presentations: int
@@ -46,10 +48,12 @@ class CrossCheck:
 
     @property
     def passed(self) -> bool:
+        """Every difference within the tolerance, and no run diverged in one engine only."""
         one_only = sum(p is not None for p in self.diverged.values()) == 1
         return not one_only and all(d.max_rel <= self.tolerance for d in self.differences)
 
     def table(self) -> str:
+        """The differences, one row per variable, and the verdict."""
         rows = [f"{'variable':<16} {'kind':<9} {'max abs diff':>13} {'max rel diff':>13} "
                 f"{'at presentation':>16}"]
         for d in self.differences:

@@ -71,13 +71,16 @@ class TorchEngine:
 
     @property
     def label(self) -> str:
+        """The engine in words."""
         return f"torch ({self.dtype}, {self.device}, online)"
 
     def check(self, model: Model) -> None:
-        model.replace(batch_size=1)  # in-batch negatives need a minibatch: refused here
+        """Refuse what a batch of one cannot run (in-batch negatives need a minibatch)."""
+        model.replace(batch_size=1)
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
             init: dict | None = None) -> Trajectory:
+        """Train member ``seed`` online on ``stream`` (see :class:`Engine`)."""
         import torch
 
         from .backends.torch.data import TrainingData
@@ -117,15 +120,18 @@ class Brian2Engine:
 
     @property
     def label(self) -> str:
+        """The engine in words."""
         return f"Brian2 ({self.target})"
 
     def check(self, model: Model) -> None:
+        """Refuse a pairing Brian2 cannot run (in-batch negatives, per-layer views)."""
         from .backends.brian2.network import check_brian2_pairing
 
         check_brian2_pairing(model.pairing)
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
             init: dict | None = None) -> Trajectory:
+        """Run ``stream`` through the Brian2 network (see :class:`Engine`)."""
         from .backends.brian2.runner import run_brian2
 
         init, states = dict(init or {}), {}
