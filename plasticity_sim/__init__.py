@@ -17,7 +17,7 @@ _EXPORTS = {
     "Model": "model", "Training": "model", "Pairing": "model", "NeuronModel": "network.neurons",
     "train": "backends.torch.train", "Trainer": "backends.torch.train",
     "AlignmentMonitor": "analysis", "StateMonitor": "analysis",
-    "crosscheck": "crosscheck", "CrossCheck": "crosscheck", "run_brian2": "backends.brian2",
+    "crosscheck": "cross_check", "CrossCheck": "cross_check", "run_brian2": "backends.brian2",
     "TorchEngine": "engines", "Brian2Engine": "engines", "Trajectory": "engines",
     "NetworkPlan": "rules.plan", "Key": "rules.plan", "draw_initial_state": "rules.plan",
     "load_experiment": "experiment", "build_experiment": "experiment",

@@ -380,7 +380,7 @@ def crosscheck(model_file, rule, arch, width, time_model, optimizer, pairs, k, T
                params, v, n_classes, m, s, L, seed, presentations, target, chunk, tolerance,
                net_seed):
     """Run one stream on Brian2 and on torch (float64, online) and compare every presentation."""
-    from .crosscheck import crosscheck as run_crosscheck
+    from .cross_check import crosscheck as run_crosscheck
     from .rhm.grammar import Grammar
     from .runs import parse_params, resolve_model
 

@@ -1,13 +1,13 @@
 """One interface for the engines: run a stream online from a seed's initial state and say,
 presentation by presentation, what the network did.
 
-An engine has a ``name``, ``check(model)`` (refuse, before anything runs, what it cannot
+An engine has a ``name``, ``check(model, grammar)`` (refuse, before anything runs, what it cannot
 run: one clear error naming the parameter) and ``run(model, grammar, stream, seed, init)``,
 which starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
 with the variables of ``init`` (names -> arrays: synaptic or state variables) set instead,
 and returns a :class:`Trajectory` under the plan's names (``final``: the state it ends in,
 which another run can start from). The cross-check
-(:mod:`plasticity_sim.crosscheck`) compares any two. Two are built: :class:`TorchEngine`
+(:mod:`plasticity_sim.cross_check`) compares any two. Two are built: :class:`TorchEngine`
 (float64, a batch of one) and :class:`Brian2Engine` (a code-generation target).
 """
 
@@ -52,7 +52,7 @@ class Engine(Protocol):
     #: what it is, in words (e.g. "Brian2 (cython)")
     label: str
 
-    def check(self, model: Model) -> None:
+    def check(self, model: Model, grammar: Grammar) -> None:
         """Raise a ParameterError for what this engine cannot run."""
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
@@ -74,7 +74,7 @@ class TorchEngine:
         """The engine in words."""
         return f"torch ({self.dtype}, {self.device}, online)"
 
-    def check(self, model: Model) -> None:
+    def check(self, model: Model, grammar: Grammar) -> None:
         """Refuse what a batch of one cannot run (in-batch negatives need a minibatch)."""
         model.replace(batch_size=1)
 
@@ -123,11 +123,11 @@ class Brian2Engine:
         """The engine in words."""
         return f"Brian2 ({self.target})"
 
-    def check(self, model: Model) -> None:
-        """Refuse a pairing Brian2 cannot run (in-batch negatives, per-layer views)."""
-        from .backends.brian2.network import check_brian2_pairing
+    def check(self, model: Model, grammar: Grammar) -> None:
+        """Refuse what Brian2 cannot run (a CNN, biases, Adam, in-batch negatives, ...)."""
+        from .backends.brian2.network import check_brian2_model
 
-        check_brian2_pairing(model.pairing)
+        check_brian2_model(model, grammar)
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
             init: dict | None = None) -> Trajectory:

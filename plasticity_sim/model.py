@@ -248,6 +248,26 @@ class Pairing:
             return fixation_stream(grammar, n_trees, k, self.T, epochs, seed, seed, fresh=False)
         return epoch_stream(grammar, n_trees, epochs, seed, seed)
 
+    def check_stream(self, stream: Stream, grammar: Grammar) -> None:
+        """Refuse a stream that does not fit this pairing: its kind, level and fixation
+        length must be the pairing's (one error naming what differs)."""
+        if not isinstance(stream, Stream):
+            raise ParameterError("stream", f"must be a Stream (plasticity_sim.rhm); got "
+                                 f"{type(stream).__name__}")
+        kind = {None: "epochs", "siblings": "epochs"}.get(self.scheme, self.scheme)
+        if stream.kind != kind:
+            raise ParameterError("stream", f"the model's pairs = {self.scheme!r} takes a {kind!r} "
+                                 f"stream; got a {stream.kind!r} stream")
+        if self.scheme == "views" and self.per_layer:
+            raise ParameterError("stream", "views of one level per layer need one stream per "
+                                 "level: train from the grammar and P, or give the model one k")
+        if self.scheme in ("views", "fixations") and stream.params["k"] != self.level(grammar):
+            raise ParameterError("k", f"the stream's views keep levels <= {stream.params['k']}, "
+                                 f"the model's pairing k = {self.level(grammar)}: make them equal")
+        if self.scheme == "fixations" and stream.params["T"] != self.T:
+            raise ParameterError("T", f"the stream fixates each tree {stream.params['T']} times, "
+                                 f"the model's pairing T = {self.T}: make them equal")
+
     def inputs_per_tree(self, grammar: Grammar | None = None, arch: Architecture | None = None) -> int:
         """Inputs a learner sees per training tree (the tree and its views or redraws)."""
         if self.scheme == "views" and self.per_layer:

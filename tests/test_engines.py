@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from plasticity_sim import ParameterError
-from plasticity_sim.crosscheck import crosscheck
+from plasticity_sim.cross_check import crosscheck
 from plasticity_sim.engines import TorchEngine
 from plasticity_sim.model import Model
 from plasticity_sim.rhm import Grammar, view_stream
@@ -49,3 +49,20 @@ def test_an_engine_refuses_what_it_cannot_run_before_anything_runs():
         crosscheck(Model.for_rule("clapp", arch="fc", width=4, pairs="views"), G3,
                    presentations=4, engines=(TorchEngine(), TorchEngine()))
     assert info.value.parameter == "batch_size"  # in-batch negatives need a minibatch
+
+
+def test_a_cross_check_shorter_than_a_fixation_runs_one_tree():
+    model = Model.for_rule("clapp", arch="fc", width=4, pairs="fixations")
+    check = crosscheck(model, G3, presentations=2, engines=(TorchEngine(), TorchEngine()))
+    assert check.presentations == 4 and check.passed  # one tree, fixated T = 4 times
+
+
+def test_brian2_refuses_what_it_cannot_build_before_the_torch_engine_runs(monkeypatch):
+    from plasticity_sim.engines import Brian2Engine
+
+    ran = []
+    monkeypatch.setattr(TorchEngine, "run", lambda *a, **k: ran.append(1))
+    with pytest.raises(ParameterError) as info:
+        crosscheck(Model.for_rule("bp", arch="cnn", width=4), G3, presentations=4,
+                   engines=(TorchEngine(), Brian2Engine("numpy")))
+    assert info.value.parameter == "arch" and not ran

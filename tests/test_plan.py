@@ -39,6 +39,31 @@ def test_the_torch_engine_starts_from_the_plans_draw(rule, changes, dtype):
             np.testing.assert_array_equal(tensor[e].double().numpy(), drawn[name], err_msg=name)
 
 
+# Hashes of the initial values the torch engine drew before the plan existed (commit
+# 326ad06, seed 5, G3, width 6): the plan's draw must keep every committed result's start.
+# fa_from_w's feedback starts from the float32-rounded forward weights (0.5 * w + ...).
+FA_FROM_W = Rule(name="fa_from_w", summary="feedback weights drawn around the forward ones",
+                 hidden="delta = fb * fprime(a) : 1", output="delta = err : 1",
+                 pathways=[Pathway("fb", "transpose", "b * delta_post",
+                                   synapses={"b": "0.5 * w + 0.1 * randn"})],
+                 update="-delta_post * r_pre")
+RECORDED = [("bp", "fc", np.float64, "s0_w", "07e9910497df299a"),
+            ("bp", "fc", np.float64, "s3_w", "c8b098abb9f42dc3"),
+            (FA_FROM_W, "lcn", np.float32, "s1_w", "dbb49f7cddea0996"),
+            (FA_FROM_W, "lcn", np.float32, "s1_b", "68249989a4dda316"),
+            ("dfa", "fc", np.float32, "d2_fb_b", "57223ef7154d378e")]
+
+
+@pytest.mark.parametrize("rule, arch, dtype, name, digest", RECORDED)
+def test_the_plans_draw_is_the_one_the_committed_results_started_from(rule, arch, dtype, name,
+                                                                      digest):
+    import hashlib
+
+    plan = NetworkPlan.of(Model.for_rule(rule, arch=arch, width=6), G3)
+    value = draw_initial_state(plan, 5, dtype)[name]
+    assert hashlib.sha1(value.tobytes()).hexdigest()[:16] == digest
+
+
 def test_draws_differ_between_seeds_and_variables_and_round_as_asked():
     plan = NetworkPlan.of(Model.for_rule("dfa", arch="fc", width=6), G3)
     a, b = draw_initial_state(plan, 0), draw_initial_state(plan, 1)

@@ -73,7 +73,7 @@ class Brian2Model:
         #: the engine-neutral plan: every variable, where it lives, how it starts and changes
         self.plan = NetworkPlan(self.arch, self.rule, model.pairing.negative_ratio,
                                 model.pairing.scheme is not None)
-        self._check_supported()
+        check_brian2_model(model, grammar)
         self.neuron, self.act = model.neuron, model.neuron.act
         self.euler = self.neuron.time_model == "euler"
         self.n_steps = self.neuron.n_steps if self.euler else 1
@@ -110,43 +110,6 @@ class Brian2Model:
         self._latch()
         self.objects = [*self.groups, *self.modulators.values(), *self.synapses.values()]
         self.net = b2.Network(*self.objects)
-
-    # --- what Brian2 can run ------------------------------------------------------------------
-    def _check_supported(self):
-        m = self.model
-        if self.arch.kind == "cnn":
-            raise ParameterError("arch", "shared convolution weights are not a Brian2 notion (each "
-                                 "synapse has its own weight); use arch = 'lcn' or 'fc'")
-        if self.arch.population_shapes[-2][0] != 1:
-            raise ParameterError("depth", "the Brian2 engine needs a top layer of one position "
-                                 "(no pooling readout): depth = L")
-        if self.arch.bias:
-            raise ParameterError("bias", "the Brian2 engine runs networks without biases")
-        if m.training.optimizer != "sgd":
-            raise ParameterError("optimizer", "the Brian2 engine runs SGD (with momentum)")
-        if m.training.lr_schedule != "constant":
-            raise ParameterError("lr_schedule", "the Brian2 engine runs one constant learning "
-                                 "rate: use lr_schedule = 'constant'")
-        check_brian2_pairing(m.pairing)
-        if m.pairing.scheme == "siblings":
-            self._check_sibling_terms()
-        for p in self.rule.pathways:
-            if p.route == "direct" and p.source == "top":
-                raise ParameterError("rule", f"{self.rule.name}: a pathway from the top layer's "
-                                     "context is not built in the Brian2 engine")
-
-    def _check_sibling_terms(self):
-        """Siblings hold the context fixed (the same presentation at another position): an
-        update through the context's inputs (``r_ctx_pre``) is undefined, as in torch."""
-        for k, proj in enumerate(self.arch.projections):
-            readout = k == self.arch.depth
-            text = self.rule.readout_update if readout and self.rule.readout_update else self.rule.update
-            live = live_terms_reading(text, "_ctx_pre", self._constants(proj))
-            if live:
-                raise ParameterError("pairs", f"{self.rule.name}: the sibling scheme holds the "
-                                     "context fixed, so a term through the context's inputs "
-                                     f"({'; '.join(live)}) is undefined; switch it off (e.g. "
-                                     "retrodiction = 0)")
 
     def _next(self) -> int:
         self._order += 1
@@ -521,6 +484,43 @@ class Brian2Model:
 
     def schedule(self) -> str:
         return str(b2.scheduling_summary(self.net))
+
+
+def check_brian2_model(model: Model, grammar) -> None:
+    """Refuse, before anything is built or run, what the Brian2 engine cannot run: one error
+    naming the parameter."""
+    model = model.at(grammar)
+    arch, rule = model.architecture(grammar), model.rule
+    if arch.kind == "cnn":
+        raise ParameterError("arch", "shared convolution weights are not a Brian2 notion (each "
+                             "synapse has its own weight); use arch = 'lcn' or 'fc'")
+    if arch.population_shapes[-2][0] != 1:
+        raise ParameterError("depth", "the Brian2 engine needs a top layer of one position "
+                             "(no pooling readout): depth = L")
+    if arch.bias:
+        raise ParameterError("bias", "the Brian2 engine runs networks without biases")
+    if model.training.optimizer != "sgd":
+        raise ParameterError("optimizer", "the Brian2 engine runs SGD (with momentum)")
+    if model.training.lr_schedule != "constant":
+        raise ParameterError("lr_schedule", "the Brian2 engine runs one constant learning "
+                             "rate: use lr_schedule = 'constant'")
+    check_brian2_pairing(model.pairing)
+    for p in rule.pathways:
+        if p.route == "direct" and p.source == "top":
+            raise ParameterError("rule", f"{rule.name}: a pathway from the top layer's "
+                                 "context is not built in the Brian2 engine")
+    if model.pairing.scheme == "siblings":  # the context is held fixed, as in torch
+        plan = NetworkPlan.of(model, grammar)
+        for k, proj in enumerate(arch.projections):
+            readout = k == arch.depth
+            text = rule.readout_update if readout and rule.readout_update else rule.update
+            live = live_terms_reading(text, "_ctx_pre", plan.constants(proj))
+            if live:
+                raise ParameterError("pairs", f"{rule.name}: the sibling scheme holds the "
+                                     "context fixed (the same presentation at another "
+                                     "position), so a term through the context's inputs "
+                                     f"({'; '.join(live)}) is undefined; switch it off (e.g. "
+                                     "retrodiction = 0)")
 
 
 def check_brian2_pairing(pairing) -> None:

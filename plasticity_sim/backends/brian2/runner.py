@@ -74,7 +74,7 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     """Run ``stream`` through the Brian2 network of ``model`` and record rates and synaptic
     variables per presentation. It starts from the network seed ``seed``'s draw
     (:func:`~plasticity_sim.rules.plan.draw_initial_state`: the numbers the torch engine's
-    member of that seed starts from), with the synaptic variables of ``init`` and the state
+    member of that seed starts from in float64; float32 rounds them), with the synaptic variables of ``init`` and the state
     variables of ``states`` (names -> arrays of one network) set instead where given.
 
     ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
@@ -82,6 +82,7 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     presentations 0, N, 2N, ... (``Brian2Run.states``, ``Brian2Run.state_dataset()``)."""
     if target not in TARGETS:
         raise ParameterError("target", f"must be one of {', '.join(TARGETS)}; got {target!r}")
+    model.pairing.check_stream(stream, grammar)
     inputs, targets, positive, context = stream_arrays(stream, model.training.whiten)
     plan = NetworkPlan.of(model, grammar)
     drawn = draw_initial_state(plan, require_int("seed", seed, minimum=0))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ...errors import ParameterError
-from ...rhm import Grammar, Samples, sample
+from ...rhm import Samples, sample
 from ...rhm.streams import Stream, epoch_rows
 from .expressions import _blocks
 
@@ -91,7 +91,7 @@ class TrainingData:
 
     def _use_stream(self, stream: Stream):
         """Every member is shown ``stream``, epoch by epoch, in its order."""
-        check_stream(stream, self.pairing, self.trainer.grammar)
+        self.pairing.check_stream(stream, self.trainer.grammar)
         self.n_trees = int(stream.params["P"])
         self.view_levels = None
         self.streams = [stream] * self.trainer.E
@@ -213,24 +213,3 @@ class TrainingData:
         sign[:, :B] = 1
         repeat = lambda a: _blocks(a, copies, roll=False)  # noqa: E731
         return Batch(repeat(x), repeat(t), y, xc, sign, copies, first=start)
-
-
-def check_stream(stream: Stream, pairing, grammar: Grammar) -> None:
-    """A stream fits a model's pairing: its kind, level and fixation length are the model's."""
-    if not isinstance(stream, Stream):
-        raise ParameterError("stream", f"must be a Stream (plasticity_sim.rhm); got "
-                             f"{type(stream).__name__}")
-    scheme = pairing.scheme
-    kind = {None: "epochs", "siblings": "epochs"}.get(scheme, scheme)
-    if stream.kind != kind:
-        raise ParameterError("stream", f"the model's pairs = {scheme!r} takes a {kind!r} stream; "
-                             f"got a {stream.kind!r} stream")
-    if scheme == "views" and pairing.per_layer:
-        raise ParameterError("stream", "views of one level per layer need one stream per level: "
-                             "train from the grammar and P, or give the model one k")
-    if scheme in ("views", "fixations") and stream.params["k"] != pairing.level(grammar):
-        raise ParameterError("k", f"the stream's views keep levels <= {stream.params['k']}, the "
-                             f"model's pairing k = {pairing.level(grammar)}: make them equal")
-    if scheme == "fixations" and stream.params["T"] != pairing.T:
-        raise ParameterError("T", f"the stream fixates each tree {stream.params['T']} times, the "
-                             f"model's pairing T = {pairing.T}: make them equal")

@@ -90,7 +90,7 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
         require_int("chunk", chunk, minimum=1)
     reference, other = engines or (TorchEngine(), Brian2Engine(target, chunk))
     for engine in (other, reference):  # what either cannot run, before anything runs
-        engine.check(model)
+        engine.check(model, grammar)
     model = model.replace(batch_size=1, loss_threshold=0.0)
     stream = _stream(model, grammar, presentations, seed)
     runs = []
@@ -104,8 +104,11 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
     pairs = [(f"p{l}.r", "rates", got.rates[l], values) for l, values in ref.rates.items()]
     pairs += [(name, "synapses", got.synapses[name], values) for name, values in ref.synapses.items()
               if name in got.synapses]
-    diverged = {ref.engine: _first_bad([r for *_, r in pairs]),
-                got.engine: _first_bad([g for *_, g, _ in pairs])}
+    names = [getattr(e, "label", e.name) for e in (reference, other)]
+    if names[0] == names[1]:  # two runs of one engine
+        names = [f"{names[0]} (reference)", f"{names[1]} (other)"]
+    diverged = {names[0]: _first_bad([r for *_, r in pairs]),
+                names[1]: _first_bad([g for *_, g, _ in pairs])}
     cut = min([p for p in diverged.values() if p is not None], default=len(stream))
     differences = [_difference(name, kind, g[:cut], r[:cut]) for name, kind, g, r in pairs]
     label = f"Brian2 target {target}" if engines is None else f"{got.engine} against {ref.engine}"
@@ -114,12 +117,13 @@ def crosscheck(model: Model, grammar: Grammar, presentations: int = 200, seed: i
 
 
 def _stream(model: Model, grammar: Grammar, presentations: int, seed: int):
-    """Whole epochs of the model's own pairing, over at most half of the grammar's inputs
-    (small grammars: several epochs); P counts every input shown, a view with its tree."""
+    """Whole epochs of the model's own pairing, of at least ``presentations`` presentations,
+    over at most half of the grammar's inputs (small grammars: several epochs; at least one
+    tree). P counts every input shown: a view with its tree, each of a fixation's T."""
     per_tree = model.pairing.inputs_per_tree(grammar, model.architecture(grammar))
     shown = 1 if model.pairing.scheme == "fixations" else per_tree  # inputs per presentation
-    P = min(presentations * shown, max(grammar.n_inputs // 2, per_tree))
-    n_trees = P // per_tree
+    wanted = -(-presentations * shown // per_tree)  # trees
+    n_trees = max(1, min(wanted, grammar.n_inputs // 2 // per_tree))
     per_epoch = n_trees * per_tree // shown
     return model.at(grammar).pairing.stream(grammar, n_trees, seed, -(-presentations // per_epoch))
 
