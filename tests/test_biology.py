@@ -112,6 +112,21 @@ def test_virtual_slice_signatures():
     assert synapse_update(BP, r_pre=2.0, a_post=-1.0, w=0.3) == 0   # a silent unit does not learn
 
 
+def test_only_a_rule_with_a_decay_term_changes_a_silent_synapse():
+    """Heterosynaptic plasticity: a synapse with no pre-synaptic activity (now or in the
+    pair's context) on a cell its other inputs drive. Oja's -r_post^2 w depresses it (w > 0),
+    derived by hand; rules whose every term has a pre-synaptic factor leave it alone."""
+    ds = virtual_experiments([RULES[n] for n in ("oja", "bcm", "dfa", "clapp", "vicreg_local")])
+    sig = {s.rule: s.heterosynaptic for s in signatures(ds)}
+    assert sig == {"oja": "depression", "bcm": "none", "dfa": "none", "clapp": "none",
+                   "vicreg_local": "none"}
+    r_post = np.maximum(ds.post_drive.values, 0)  # relu
+    np.testing.assert_allclose(ds.dw_silent.sel(rule="oja").values, -r_post**2 * 0.1)
+    # the context is the synapse's own earlier activity: with it active, CLAPP's
+    # retrodiction term changes the synapse (not a heterosynaptic change)
+    assert synapse_update(RULES["clapp"], r_pre=0.0, a_post=1.5, w=0.1, context_pre=0.5) != 0
+
+
 def test_virtual_command(tmp_path):
     out = CliRunner().invoke(main, ["virtual", "--out", str(tmp_path), "--rule", "bcm", "--rule", "dfa"])
     assert out.exit_code == 0, out.output

@@ -38,15 +38,18 @@ def third_factor(rule: Rule) -> str | None:
 
 
 def synapse_update(rule: Rule, *, r_pre, a_post, w, modulator=1.0, activation: str = "relu",
-                   state: dict | None = None, traces: dict | None = None):
+                   state: dict | None = None, traces: dict | None = None,
+                   context_pre=REFERENCE["context_pre"]):
     """The per-presentation change of one synapse of a hidden projection (broadcasts);
     ``state``: values of the rule's state variables (default: the reference state);
-    ``traces``: values of its synaptic state (eligibility traces; default 0)."""
+    ``traces``: values of its synaptic state (eligibility traces; default 0);
+    ``context_pre``: the pre-synaptic rate in the pair's context (the other view, the
+    previous presentation)."""
     check_single_synapse(rule, traces)
     tree = parse_expression(rule.update)
     values = _synapse_namespace(rule, tree, r_pre=r_pre, a_post=a_post, w=w,
                                 modulator=modulator, activation=activation, state=state,
-                                traces=traces)
+                                traces=traces, context_pre=context_pre)
     shape = np.broadcast_shapes(np.shape(r_pre), np.shape(a_post), np.shape(w))
     return np.broadcast_to(_eval(tree, values), shape).astype(float)
 
@@ -119,11 +122,11 @@ def _functions(rule: Rule, activation: str) -> dict:
 
 
 def _synapse_namespace(rule: Rule, tree, *, r_pre, a_post, w, modulator, activation, state,
-                       traces) -> dict:
+                       traces, context_pre=REFERENCE["context_pre"]) -> dict:
     """Every name a synaptic expression reads, for one synapse."""
     post = post_variables(rule, a_post=a_post, modulator=modulator, activation=activation,
                           state=state)
-    pre = {"r": np.asarray(r_pre, dtype=float), "r_ctx": np.asarray(REFERENCE["context_pre"]),
+    pre = {"r": np.asarray(r_pre, dtype=float), "r_ctx": np.asarray(context_pre, dtype=float),
            "a": np.asarray(r_pre, dtype=float)}
     # a presynaptic trace sits where the post-synaptic unit's state does (reference or given)
     pre.update({eq.name: post[eq.name] for eq in rule.input_state_equations})
@@ -178,11 +181,16 @@ class Signature:
     follows_modulator: bool  # reversing the third factor reverses the change
     weight_dependent: bool
     hebbian: bool           # the change is proportional to the pre-synaptic rate
+    #: what a silent synapse (no pre-synaptic activity, now or in the context) does while
+    #: its cell is driven by its other inputs: "depression", "potentiation", "none", "mixed"
+    heterosynaptic: str = "none"
 
 
 def virtual_experiments(rules: list[Rule], activation: str = "relu") -> xr.Dataset:
-    """Three protocols per rule: dw vs post-synaptic rate, vs pre-synaptic rate (both for
-    each modulator setting), and vs the initial weight."""
+    """Four protocols per rule: dw vs post-synaptic rate, vs pre-synaptic rate (both for
+    each modulator setting), vs the initial weight, and the change of a silent synapse
+    (pre-synaptic rate 0, in the context too) vs the post-synaptic rate its cell's other
+    inputs drive (heterosynaptic plasticity)."""
     post_a = np.linspace(-0.5, 3.0, 36)
     pre_r = np.linspace(0.0, 2.0, 21)
     weights = np.linspace(-1.0, 1.0, 21)
@@ -190,7 +198,10 @@ def virtual_experiments(rules: list[Rule], activation: str = "relu") -> xr.Datas
     vs_post = np.zeros((len(rules), len(mods), len(post_a)))
     vs_pre = np.zeros((len(rules), len(mods), len(pre_r)))
     vs_w = np.zeros((len(rules), len(weights)))
+    silent = np.zeros((len(rules), len(post_a)))
     for i, rule in enumerate(rules):
+        silent[i] = synapse_update(rule, r_pre=0.0, context_pre=0.0, a_post=post_a,
+                                   w=REFERENCE["w"], activation=activation)
         for j, mod in enumerate(mods):
             m = MODULATOR[mod]
             vs_post[i, j] = synapse_update(rule, r_pre=REFERENCE["r_pre"], a_post=post_a,
@@ -209,6 +220,9 @@ def virtual_experiments(rules: list[Rule], activation: str = "relu") -> xr.Datas
          "dw_vs_weight": (("rule", "weight"), vs_w,
                           {"long_name": "weight change per presentation vs the initial weight",
                            "units": "1"}),
+         "dw_silent": (("rule", "post_drive"), silent,
+                       {"long_name": "weight change per presentation of a silent synapse (no "
+                                     "pre-synaptic activity) vs its cell's activity", "units": "1"}),
          "post_rate": (("post_drive",), rate, {"long_name": "post-synaptic rate f(a)", "units": "1"})},
         coords={"rule": [r.name for r in rules], "modulator": mods,
                 "post_drive": ("post_drive", post_a, {"long_name": "post-synaptic drive a", "units": "1"}),
@@ -235,8 +249,21 @@ def signatures(ds: xr.Dataset) -> list[Signature]:
             gated=bool(np.abs(off).max() <= 1e-12 * scale and np.abs(on).max() > 0),
             follows_modulator=bool(np.allclose(rev, -on) and np.abs(on).max() > 0),
             weight_dependent=bool(np.ptp(ds.dw_vs_weight.sel(rule=rule).values) > 1e-9 * scale),
-            hebbian=_proportional(ds.pre_rate.values, ds.dw_vs_pre.sel(rule=rule, modulator="on").values)))
+            hebbian=_proportional(ds.pre_rate.values, ds.dw_vs_pre.sel(rule=rule, modulator="on").values),
+            heterosynaptic=_sign_pattern(ds.dw_silent.sel(rule=rule).values[active], scale)))
     return out
+
+
+def _sign_pattern(dw, scale: float) -> str:
+    """"depression", "potentiation", "none" or "mixed": the sign of every change."""
+    tiny = 1e-9 * scale
+    if np.all(np.abs(dw) <= tiny):
+        return "none"
+    if np.all(dw < -tiny):
+        return "depression"
+    if np.all(dw > tiny):
+        return "potentiation"
+    return "mixed"
 
 
 def _proportional(x, y) -> bool:
@@ -248,9 +275,9 @@ def _proportional(x, y) -> bool:
 def signature_table(sigs: list[Signature], fmt: str = "markdown") -> str:
     yes = lambda b: "yes" if b else "no"  # noqa: E731
     head = ["rule", "BCM-like switch", "gated by third factor", "sign follows it",
-            "weight-dependent", "proportional to pre rate"]
+            "weight-dependent", "proportional to pre rate", "silent synapse, active cell"]
     rows = [[s.rule, yes(s.bcm_switch), yes(s.gated), yes(s.follows_modulator),
-             yes(s.weight_dependent), yes(s.hebbian)] for s in sigs]
+             yes(s.weight_dependent), yes(s.hebbian), s.heterosynaptic] for s in sigs]
     if fmt == "markdown":
         return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
                          ["| " + " | ".join(r) + " |" for r in rows])
