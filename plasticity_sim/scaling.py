@@ -132,7 +132,8 @@ def _p_star_against_depth(ds, rows, vs, path):
 
     fig, axes = plt.subplots(1, len(vs), figsize=(5.0 * len(vs), 3.8), squeeze=False)
     for ax, v in zip(axes[0], vs):
-        for rule in dict.fromkeys(r["rule"] for r in rows):
+        rules = list(dict.fromkeys(r["rule"] for r in rows))
+        for index, rule in enumerate(rules):
             sel = [r for r in rows if r["rule"] == rule and r["v"] == v]
             L = [r["L"] for r in sel]
             y = [r["p_star"].value for r in sel]
@@ -146,11 +147,13 @@ def _p_star_against_depth(ds, rows, vs, path):
             line, = ax.plot(L, measured, marker="o", label=rule + note)
             color = line.get_color()
             ax.fill_between(L, lo, hi, color=color, alpha=0.12)
-            bounds = [(Li, yi) for Li, yi, b in zip(L, y, beyond) if b]
+            # rules bounded at the same P would hide each other: spread them along L a little
+            shift = 0.05 * (index - (len(rules) - 1) / 2)
+            bounds = [(Li + shift, yi) for Li, yi, b in zip(L, y, beyond) if b]
             if bounds:
                 ax.plot(*zip(*bounds), marker="^", mfc="none", color=color, ms=9, ls="none")
         ax.set(yscale="log", xlabel="depth L", ylabel="P* / (n_c m^L)", xticks=sorted(ds.L.values),
-               title=f"v = n_c = m = {v}")
+               xlim=(min(ds.L.values) - 0.3, max(ds.L.values) + 0.3), title=f"v = n_c = m = {v}")
         ax.legend(fontsize=7)
     fig.suptitle("open triangle: not reached at the largest P run (P* lies above)", fontsize=11)
     return save_figure(fig, path)

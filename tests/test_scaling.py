@@ -107,4 +107,6 @@ def test_a_p_star_beyond_the_grid_is_a_marker_not_a_point_on_the_line(monkeypatc
     # dfa's L = 4 value (16) is only a lower bound: the line stops at L = 2
     assert np.isnan(dfa.get_ydata()[1]) and np.isfinite(dfa.get_ydata()[0])
     [bound] = [line for line in ax.lines if line.get_marker() == "^"]
-    assert list(bound.get_xdata()) == [4] and list(bound.get_ydata()) == [16]
+    # at L = 4, moved a little along L so that rules bounded at the same P stay visible
+    assert len(bound.get_xdata()) == 1 and abs(bound.get_xdata()[0] - 4) < 0.2
+    assert list(bound.get_ydata()) == [16]
