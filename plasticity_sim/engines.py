@@ -127,17 +127,13 @@ class Brian2Engine:
         """Refuse what Brian2 cannot run (a CNN, biases, Adam, in-batch negatives, ...)."""
         from .backends.brian2.network import check_brian2_model
 
-        check_brian2_model(model, grammar)
+        check_brian2_model(model, NetworkPlan.of(model, grammar))
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
             init: dict | None = None) -> Trajectory:
         """Run ``stream`` through the Brian2 network (see :class:`Engine`)."""
         from .backends.brian2.runner import run_brian2
 
-        init, states = dict(init or {}), {}
-        for name in NetworkPlan.of(model, grammar).states:
-            if name in init:
-                states[name] = init.pop(name)
         run = run_brian2(model, grammar, stream, target=self.target, chunk=self.chunk, seed=seed,
-                         init=init, states=states)
+                         init=init)
         return Trajectory(self.name, run.rates, run.synapses, run.final_states, run.schedule)

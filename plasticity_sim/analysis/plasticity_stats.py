@@ -34,8 +34,8 @@ class PlasticityMonitor:
         rule = net.rule
         self.factors = []
         for k in range(len(net.projections)):
-            text = rule.readout_update if k == net.depth and rule.readout_update else rule.update
-            reads = sorted(n for n in names_in(parse_expression(text)) if n.endswith(("_pre", "_post")))
+            reads = sorted(n for n in names_in(parse_expression(rule.update_of(k == net.depth)))
+                           if n.endswith(("_pre", "_post")))
             self.factors.append(reads)
         self.factor_names = sorted({n for reads in self.factors for n in reads})
         self.presentations, self.rows = [], []

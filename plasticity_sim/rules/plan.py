@@ -30,7 +30,7 @@ from ..errors import ParameterError
 from ..network.architecture import Architecture
 from ..network.projections import Conv, Dense, Local, Projection
 from ..seeding import generator
-from .equations import NUMPY_FUNCTIONS, names_in, parse_expression
+from .equations import NUMPY_FUNCTIONS, live_terms_reading, names_in, parse_expression
 from .rule import HIDDEN_BUILTINS, PAIR_BUILTINS, PROJECTION_CONSTANTS, Rule
 
 #: how a synaptic variable changes: through the optimizer (scaled by the learning rate), by
@@ -186,10 +186,6 @@ class NetworkPlan:
         read = names_in(parse_expression(thing.expr)) - set(owner.synapses) - set(self.rule.params)
         return {n.removesuffix("_pre").removesuffix("_post") for n in read} - PROJECTION_CONSTANTS
 
-    def projection(self, owner: str) -> Projection:
-        """The projection a synaptic key's owner names."""
-        return next(v.projection for v in self.synapses.values() if v.key.owner == owner)
-
     def key(self, name: str) -> Key:
         """The key of a variable's name (``s0_w``, ``d1_fb_b``, ``p1_theta``), looked up."""
         variable = self.synapses.get(name) or self.states.get(name)
@@ -198,9 +194,23 @@ class NetworkPlan:
                                  f"{', '.join([*self.synapses, *self.states])}")
         return variable.key
 
-    def names(self, change: str | None = ...) -> list[str]:
-        """Names of the synaptic variables (those that change as ``change`` says, if given)."""
-        return [name for name, v in self.synapses.items() if change is ... or v.change == change]
+    def names(self, change: str | None) -> list[str]:
+        """Names of the synaptic variables that change as ``change`` says (CHANGES)."""
+        return [name for name, v in self.synapses.items() if v.change == change]
+
+    def check_sibling_context(self) -> None:
+        """Siblings hold the context fixed (the same presentation at another position): a
+        forward update with a live term through the context's inputs (``x_ctx_pre``) is
+        undefined; one error naming the terms (both engines refuse it here)."""
+        for k, proj in enumerate(self.projections):
+            live = live_terms_reading(self.rule.update_of(k == self.depth), "_ctx_pre",
+                                      self.constants(proj))
+            if live:
+                raise ParameterError("pairs", f"rule {self.rule.name!r} update of projection "
+                                     f"{k}: the sibling scheme holds the context fixed (it is the "
+                                     "same presentation at another position), so a term through "
+                                     f"the context's inputs ({'; '.join(live)}) is undefined; "
+                                     "switch it off (e.g. retrodiction = 0)")
 
     def constants(self, proj: Projection) -> dict:
         """What a synaptic expression of ``proj`` may read besides variables."""

@@ -226,11 +226,16 @@ class Rule:
         return tuple(parse_equations(self.synapse_state,
                                      where=f"rule {self.name!r} synapse_state", dynamics=True))
 
+    def update_of(self, readout: bool) -> str:
+        """The update of a forward projection: the readout's is ``readout_update`` when
+        given, every other one ``update``."""
+        return self.readout_update if readout and self.readout_update else self.update
+
     def synapse_state_on(self, readout: bool) -> list:
-        """The synaptic state a forward projection has: what its update reads (the readout's
-        is ``readout_update`` when given), with the synaptic state that reads."""
-        text = self.readout_update if readout and self.readout_update else self.update
-        return _read_closure(self.synapse_state_equations, names_in(parse_expression(text)))
+        """The synaptic state a forward projection has: what its update reads, with the
+        synaptic state that reads."""
+        return _read_closure(self.synapse_state_equations,
+                             names_in(parse_expression(self.update_of(readout))))
 
     def state_on(self, input_population: bool) -> list:
         """The state variables a population has: every one in a hidden population, in the

@@ -36,7 +36,6 @@ import numpy as np
 from ...errors import ParameterError
 from ...model import Model
 from ...network.projections import Conv, Local, Projection
-from ...rules.equations import live_terms_reading
 from ...rules.plan import NetworkPlan
 from ...rules.rule import HIDDEN_BUILTINS, OUTPUT_BUILTINS, PAIR_BUILTINS
 from .translate import Reduction, brian_expression, suffixed
@@ -71,9 +70,8 @@ class Brian2Model:
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
         #: the engine-neutral plan: every variable, where it lives, how it starts and changes
-        self.plan = NetworkPlan(self.arch, self.rule, model.pairing.negative_ratio,
-                                model.pairing.scheme is not None)
-        check_brian2_model(model, grammar)
+        self.plan = NetworkPlan.of(model, grammar)
+        check_brian2_model(model, self.plan)
         self.neuron, self.act = model.neuron, model.neuron.act
         self.euler = self.neuron.time_model == "euler"
         self.n_steps = self.neuron.n_steps if self.euler else 1
@@ -81,6 +79,8 @@ class Brian2Model:
         self.duration = self.n_steps * self.step  # of one presentation
         self.scheme = model.pairing.scheme
         self.pairs = self.scheme is not None
+        #: the context is a second input run through the forward synapses (not siblings)
+        self.context_input = self.scheme in ("views", "fixations")
         self.projections = self.arch.projections
         self.depth, self.out = self.arch.depth, self.arch.depth + 1
         self.n_presentations = len(inputs)
@@ -138,7 +138,7 @@ class Brian2Model:
 
     def _hidden_group(self, l: int):
         lines = ["a : 1", "learning : 1 (shared)"]
-        for var in ("", "_ctx") if self.pairs and self.scheme != "siblings" else ("",):
+        for var in ("", "_ctx") if self.context_input else ("",):
             f = brian_expression(f"f(a{var})", self.act, {})
             lines.append(f"dr{var}/dt = (-r{var} + {f}) / tau : 1" if self.euler
                          else f"r{var} = {f} : 1")
@@ -188,7 +188,7 @@ class Brian2Model:
                                 + [f"{v} : 1" for v in traces] + [f"{v}_new : 1" for v in traces])
             plan.lines.append("a_post = w * r_pre : 1 (summed)")
             plan.orders["a_post"] = SCHEDULE["readout"] if k == self.depth else SCHEDULE["drive"] + k
-            if self.pairs and self.scheme != "siblings" and k < self.depth:
+            if self.context_input and k < self.depth:
                 plan.lines.append("a_ctx_post = w * r_ctx_pre : 1 (summed)")
                 plan.orders["a_ctx_post"] = SCHEDULE["context"] + k
             self.plans[f"s{k}"] = plan
@@ -385,7 +385,7 @@ class Brian2Model:
         train = self.model.training
         for k, proj in enumerate(self.projections):
             readout = k == self.depth
-            text = self.rule.readout_update if readout and self.rule.readout_update else self.rule.update
+            text = self.rule.update_of(readout)
             lr = train.readout_lr if readout and train.readout_lr else train.lr
             expr = brian_expression(text, self.act, self._constants(proj))
             self._sgd(self.synapses[f"s{k}"], "w", expr, lr)
@@ -446,7 +446,7 @@ class Brian2Model:
             if self.pairs:
                 code.append("positive = pos(t)")
             if self.euler:
-                code += ["r = 0"] + (["r_ctx = 0"] if self.pairs and self.scheme != "siblings" else [])
+                code += ["r = 0"] + (["r_ctx = 0"] if self.context_input else [])
             self.groups[l].run_regularly("\n".join(code), dt=self.duration, when="start",
                                          order=SCHEDULE["latch"])
 
@@ -486,11 +486,10 @@ class Brian2Model:
         return str(b2.scheduling_summary(self.net))
 
 
-def check_brian2_model(model: Model, grammar) -> None:
-    """Refuse, before anything is built or run, what the Brian2 engine cannot run: one error
-    naming the parameter."""
-    model = model.at(grammar)
-    arch, rule = model.architecture(grammar), model.rule
+def check_brian2_model(model: Model, plan: NetworkPlan) -> None:
+    """Refuse, before anything is built or run, what the Brian2 engine cannot run (``plan``:
+    the model's, :meth:`NetworkPlan.of`): one error naming the parameter."""
+    arch, rule = plan.arch, plan.rule
     if arch.kind == "cnn":
         raise ParameterError("arch", "shared convolution weights are not a Brian2 notion (each "
                              "synapse has its own weight); use arch = 'lcn' or 'fc'")
@@ -510,17 +509,7 @@ def check_brian2_model(model: Model, grammar) -> None:
             raise ParameterError("rule", f"{rule.name}: a pathway from the top layer's "
                                  "context is not built in the Brian2 engine")
     if model.pairing.scheme == "siblings":  # the context is held fixed, as in torch
-        plan = NetworkPlan.of(model, grammar)
-        for k, proj in enumerate(arch.projections):
-            readout = k == arch.depth
-            text = rule.readout_update if readout and rule.readout_update else rule.update
-            live = live_terms_reading(text, "_ctx_pre", plan.constants(proj))
-            if live:
-                raise ParameterError("pairs", f"{rule.name}: the sibling scheme holds the "
-                                     "context fixed (the same presentation at another "
-                                     "position), so a term through the context's inputs "
-                                     f"({'; '.join(live)}) is undefined; switch it off (e.g. "
-                                     "retrodiction = 0)")
+        plan.check_sibling_context()
 
 
 def check_brian2_pairing(pairing) -> None:

@@ -74,8 +74,9 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     """Run ``stream`` through the Brian2 network of ``model`` and record rates and synaptic
     variables per presentation. It starts from the network seed ``seed``'s draw
     (:func:`~plasticity_sim.rules.plan.draw_initial_state`: the numbers the torch engine's
-    member of that seed starts from in float64; float32 rounds them), with the synaptic variables of ``init`` and the state
-    variables of ``states`` (names -> arrays of one network) set instead where given.
+    member of that seed starts from in float64; float32 rounds them), with the variables of
+    ``init`` and ``states`` (names -> arrays of one network; synaptic or state variables,
+    either dict) set instead where given.
 
     ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
     every N presentations), recorded as the torch engine records it at batch 1: the values of
@@ -86,8 +87,14 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
     inputs, targets, positive, context = stream_arrays(stream, model.training.whiten)
     plan = NetworkPlan.of(model, grammar)
     drawn = draw_initial_state(plan, require_int("seed", seed, minimum=0))
-    init = {**{name: drawn[name] for name in plan.synapses}, **_checked(plan.synapses, init, "init")}
-    states = {**{name: drawn[name] for name in plan.states}, **_checked(plan.states, states, "states")}
+    given = {**(init or {}), **(states or {})}
+    unknown = sorted(set(given) - set(drawn))
+    if unknown:
+        raise ParameterError("init", f"this network has no variable {unknown}; it has "
+                             f"{', '.join(drawn)}")
+    drawn.update(given)
+    init = {name: drawn[name] for name in plan.synapses}
+    states = {name: drawn[name] for name in plan.states}
     if target == "cpp_standalone":
         if monitor is not None:
             raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
@@ -114,15 +121,6 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
             run.states[var, pop] = values.reshape(len(values), *net.arch.population_shapes[pop])
         run.state_presentations = np.arange(0, net.n_presentations, every)
     return run
-
-
-def _checked(known: dict, values: dict | None, parameter: str) -> dict:
-    """Values by name, every name one of ``known`` (the plan's synaptic or state variables)."""
-    unknown = sorted(set(values or {}) - set(known))
-    if unknown:
-        raise ParameterError(parameter, f"this network has no variable {unknown}; it has "
-                             f"{', '.join(known) or 'none'}")
-    return dict(values or {})
 
 
 def _state_monitors(net: Brian2Model, monitor) -> dict:

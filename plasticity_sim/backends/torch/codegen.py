@@ -67,6 +67,8 @@ class CompiledNetwork:
         self.depth = arch.depth
         self.out = arch.depth + 1
         self.direct, self.lateral = self.plan.direct, self.plan.lateral
+        if context == "siblings":
+            self.plan.check_sibling_context()
         self._lines: list[str] = []
         self._known: dict[int, set] = {}
         self._full_vars: dict[int, set] = {}
@@ -110,9 +112,6 @@ class CompiledNetwork:
         """Generated state name -> (population, initial value)."""
         return {name: (v.population, v.init) for name, v in self.plan.states.items()}
 
-    def _synapse_state(self, k: int) -> list:
-        return self.plan.synapse_state(k)
-
     def constants(self, proj: Projection) -> dict:
         return self.plan.constants(proj)
 
@@ -121,13 +120,10 @@ class CompiledNetwork:
         return self.plan.population_constants(pop)
 
     def _fwd_syn(self, k: int) -> dict:
-        names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}" for eq in self._synapse_state(k)}}
+        names = {"w": f"s{k}_w", **{eq.name: f"s{k}_{eq.name}" for eq in self.plan.synapse_state(k)}}
         if k > 0:
             names.update({v: f"s{k}_{v}" for v in self.rule.synapse_variables})
         return names
-
-    def _source(self, pathway) -> int:
-        return self.plan.direct_source(pathway)
 
     def _pathway(self, name: str):
         return next(p for p in self.rule.pathways if p.name == name)
@@ -324,7 +320,7 @@ class CompiledNetwork:
             else:
                 name = f"_dproj{layer}_{pathway.name}"
                 syn = {v: f"d{layer}_{pathway.name}_{v}" for v in pathway.synapses}
-                src = self._source(pathway)
+                src = self.plan.direct_source(pathway)
                 scope = Scope(where, pre=(src, self._known[src]),
                               post=(layer, self._known[layer]), syn=syn,
                               constants=self.constants(self.direct[(layer, pathway.name)]))
@@ -345,7 +341,7 @@ class CompiledNetwork:
         self._emit("U = {}")
         for k, proj in enumerate(self.projections):
             readout = k == self.depth
-            text = self.rule.readout_update if readout and self.rule.readout_update else self.rule.update
+            text = self.rule.update_of(readout)
             where = f"rule {self.rule.name!r} update of projection {k}"
             scope = Scope(where, pre=(k, self._known[k]), post=(k + 1, self._known[k + 1]),
                           syn=self._fwd_syn(k), constants=self.constants(proj))
@@ -353,12 +349,11 @@ class CompiledNetwork:
                 i = self.context_levels[k]
                 scope.aliases = {f"p{k}_{v}_ctx": f"p{k}_{v}_ctx{i}" for v in ("a", "r")}
             terms = separate(parse_expression(text, where=where), scope.side, where)
-            self._check_context_pre(terms, scope, where)
             self._emit(f"U['s{k}_w'] = {self._outer_sum(f'_proj{k}', terms, scope, k, k + 1)}")
             if self.arch.bias:
                 self._emit(f"U['s{k}_bias'] = {self._bias_update(k, terms, scope, where)}")
         for k, proj in enumerate(self.projections):
-            for eq in self._synapse_state(k):
+            for eq in self.plan.synapse_state(k):
                 where = f"rule {self.rule.name!r} synapse_state {eq.name!r} of projection {k}"
                 scope = Scope(where, pre=(k, self._known[k]), post=(k + 1, self._known[k + 1]),
                               syn=self._fwd_syn(k), constants=self.constants(proj))
@@ -391,7 +386,7 @@ class CompiledNetwork:
                     constants = self.constants(self.lateral[layer])
                 else:
                     prefix, proj = f"d{layer}_{pathway.name}", f"_dproj{layer}_{pathway.name}"
-                    src, constants = self._source(pathway), self.constants(self.direct[(layer, pathway.name)])
+                    src, constants = self.plan.direct_source(pathway), self.constants(self.direct[(layer, pathway.name)])
                 syn = {v: f"{prefix}_{v}" for v in pathway.synapses}
                 scope = Scope(where, pre=(src, self._known[src]), post=(layer, self._known[layer]),
                               syn=syn, constants=constants)
@@ -425,18 +420,6 @@ class CompiledNetwork:
             parts.append(part if syn is None else f"{part} * {syn}")
         weight = f"S[{next(iter(scope.syn.values()))!r}]"
         return " + ".join(parts) if parts else f"torch.zeros_like({weight})"
-
-    def _check_context_pre(self, terms, scope, where):
-        """Siblings hold the context fixed: nothing may flow through a context's inputs."""
-        if self.context != "siblings":
-            return
-        for term in terms:
-            coef = term.coef * math.prod(scope.fold(f) for f in term.factors["scalar"])
-            if coef and any("_ctx_pre" in ast.unparse(f) for f in term.factors["pre"]):
-                raise ParameterError("pairs", f"{where}: the sibling scheme holds the context fixed "
-                                     "(it is the same presentation at another position), so a term "
-                                     "through the context's inputs (x_ctx_pre) is undefined; switch "
-                                     "it off (e.g. retrodiction = 0)")
 
     def _full(self, source: str | None, pop: int, coef: float, whole: bool) -> str:
         """``source`` (a product over population ``pop``) times ``coef``, at the population's shape."""
