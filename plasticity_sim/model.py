@@ -24,7 +24,7 @@ from .errors import ParameterError, require_int
 from .network.architecture import ARCHITECTURES, Architecture, build_architecture
 from .network.neurons import NeuronModel
 from .rhm.grammar import Grammar
-from .rhm.streams import Stream, epoch_stream, fixation_stream, view_stream
+from .rhm.streams import Stream, epoch_stream, fixation_stream, rate_stream, view_stream
 from .rules.registry import get_rule, is_library_rule
 from .rules.rule import LOSSES, Rule
 
@@ -247,6 +247,15 @@ class Pairing:
         if self.scheme == "fixations":
             return fixation_stream(grammar, n_trees, k, self.T, epochs, seed, seed, fresh=False)
         return epoch_stream(grammar, n_trees, epochs, seed, seed)
+
+    def rate_stream(self, grammar: Grammar, inputs, labels=None, saccade=None) -> Stream:
+        """A stream of the input rates ``inputs`` (presentations, positions, v) that fits this
+        pairing (:func:`~plasticity_sim.rhm.streams.rate_stream`: views pair a presentation
+        with itself, fixations with the one before)."""
+        kind = {None: "epochs", "siblings": "epochs"}.get(self.scheme, self.scheme)
+        k = self.level(grammar) if kind != "epochs" else None
+        return rate_stream(grammar, inputs, kind=kind, labels=labels, saccade=saccade, k=k,
+                           T=self.T if kind == "fixations" else None)
 
     def check_stream(self, stream: Stream, grammar: Grammar) -> None:
         """Refuse a stream that does not fit this pairing: its kind, level and fixation

@@ -6,7 +6,7 @@ are written with their unit ("900 ms", "0.5 kHz", "48 h", "10 Hz") or as numbers
 
     title = "Frequency response after a deprived and a normal rate history"
     kind = "rate_history"          # frequency_response | rate_history | pairing |
-                                   # neuromodulator_timing
+                                   # neuromodulator_timing | network_frequency_response
     rules = ["bcm", "oja"]          # default: every library rule
     activation = "relu"
 
@@ -19,6 +19,11 @@ are written with their unit ("900 ms", "0.5 kHz", "48 h", "10 Hz") or as numbers
     pulses = 900
     histories = { deprived = "3 Hz", normal = "10 Hz" }
     history_duration = "48 h"
+
+A ``network_frequency_response`` file runs the frequency response on each rule's network
+on the engines instead of one synapse (:mod:`.network_protocols`), set by a ``[network]``
+table: ``engines`` (torch, brian2), ``width``, ``label``, ``seed``, ``pairs``,
+``brian2_target``.
 
 ``plasticity-sim protocols FILE --out DIR`` runs it (:func:`run_protocol_file`).
 """
@@ -36,7 +41,8 @@ from ..io import read_toml
 from ..provenance import global_attrs
 from . import protocols as p
 
-KINDS = ("frequency_response", "rate_history", "pairing", "neuromodulator_timing")
+KINDS = ("frequency_response", "rate_history", "pairing", "neuromodulator_timing",
+         "network_frequency_response")
 #: the stimulus settings each kind takes, with their kind of quantity (None: a plain number)
 STIMULUS = {
     "frequency_response": {"frequencies": "frequency", "pulses": None},
@@ -46,12 +52,15 @@ STIMULUS = {
     "neuromodulator_timing": {"delays": "time", "presentation": "time",
                               "pairing_duration": "time", "pulse_duration": "time",
                               "pre_rate": "frequency", "post_rate": "frequency"},
+    "network_frequency_response": {"frequencies": "frequency", "pulses": None},
 }
+#: the settings of a network protocol's [network] table (plain values)
+NETWORK = ("engines", "width", "label", "seed", "pairs", "brian2_target")
 SYNAPSE = {"rate_unit": "frequency", "tau_w": "time", "tau_state": "time", "w0": None}
 #: the synapse settings each kind takes (the timing protocol's state steps per presentation)
 SYNAPSE_OF = {**{kind: SYNAPSE for kind in KINDS},
               "neuromodulator_timing": {k: v for k, v in SYNAPSE.items() if k != "tau_state"}}
-TOP = {"title", "kind", "rules", "model_files", "activation", "synapse", "stimulus"}
+TOP = {"title", "kind", "rules", "model_files", "activation", "synapse", "stimulus", "network"}
 #: units a file may write, in SI (s, Hz)
 UNITS = {"Hz": 1.0, "kHz": 1e3, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0}
 _DIMENSION = {"Hz": "frequency", "kHz": "frequency"}
@@ -67,6 +76,7 @@ class ProtocolFile:
     activation: str = "relu"
     synapse: dict = field(default_factory=dict)
     stimulus: dict = field(default_factory=dict)
+    network: dict = field(default_factory=dict)
     path: str = ""
 
 
@@ -114,6 +124,13 @@ def load_protocol(path: str | Path) -> ProtocolFile:
             raise ParameterError(section, f"unknown keys {sorted(set(given) - set(allowed))} for "
                                  f"kind = {kind!r}; allowed: {sorted(allowed)}")
         sections[section] = {k: quantity(v, allowed[k], k) for k, v in given.items()}
+    network = spec.get("network", {})
+    if network and kind != "network_frequency_response":
+        raise ParameterError("network", f"only kind = 'network_frequency_response' runs on a "
+                             f"network; kind = {kind!r} runs on one synapse")
+    if set(network) - set(NETWORK):
+        raise ParameterError("network", f"unknown keys {sorted(set(network) - set(NETWORK))}; "
+                             f"allowed: {sorted(NETWORK)}")
     models = spec.get("model_files", [])
     if not isinstance(models, list):
         raise ParameterError("model_files", f"must be a list of model files; got {models!r}")
@@ -125,7 +142,8 @@ def load_protocol(path: str | Path) -> ProtocolFile:
     return ProtocolFile(title=spec.get("title", Path(path).stem), kind=kind,
                         rules=tuple(spec.get("rules", ())),
                         model_files=tuple(str(f) for f in found),
-                        activation=spec.get("activation", "relu"), path=str(path), **sections)
+                        activation=spec.get("activation", "relu"), network=dict(network),
+                        path=str(path), **sections)
 
 
 def run_protocol(spec: ProtocolFile) -> xr.Dataset:
@@ -138,6 +156,20 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
     rules += [Model.from_toml(path).rule for path in spec.model_files]
     rules = rules or list(RULES.values())
     stim, shown = dict(spec.stimulus), {}  # shown: what the figures read
+    if spec.kind == "network_frequency_response":
+        from .network_protocols import network_protocol
+
+        stim.setdefault("frequencies", p.FREQUENCIES)
+        ds = network_protocol(rules, activation=spec.activation, **spec.synapse, **spec.network,
+                              **stim)
+        ds.attrs = global_attrs(spec.title, {
+            "no_one_synapse": ds.attrs.get("no_one_synapse", ""),
+            "protocol_file": spec.path, "kind": spec.kind, "rules": [r.name for r in rules],
+            "activation": spec.activation, "synapse_SI": spec.synapse, "network": spec.network,
+            "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
+            "pulses": stim.get("pulses", p.PULSES),
+            "params": {rule.name: dict(rule.params) for rule in rules}})
+        return ds
     if spec.kind == "neuromodulator_timing":
         from .neuromodulation import neuromodulator_timing
 
@@ -191,6 +223,10 @@ def protocol_figure(ds: xr.Dataset):
     any) or the pairing curve."""
     if "post_rate" in ds.dims:
         return p.pairing_figure(ds)
+    if "engine" in ds.dims:
+        from .network_protocols import network_figure
+
+        return network_figure(ds)
     if "delay" in ds.dims:
         from .neuromodulation import timing_figure
 
@@ -210,4 +246,8 @@ def run_protocol_file(path: str | Path, out: str | Path, echo=print) -> xr.Datas
     echo(f"wrote {save_figure(protocol_figure(ds), out / stem)}")
     if "history" in ds.dims:
         echo(p.crossover_table(ds))
+    if "engine" in ds.dims:
+        from .network_protocols import network_table
+
+        echo(network_table(ds))
     return ds

@@ -72,7 +72,10 @@ class Synapse:
     w0: float = 1.0              # the weight when an induction starts
 
     @classmethod
-    def make(cls, rule: Rule, *, rate_unit=None, tau_w=None, tau_state=None, **rest):
+    def make(cls, rule: Rule, *, rate_unit=None, tau_w=None, tau_state=None,
+             one_synapse: bool = True, **rest):
+        """The synapse of ``rule``; ``one_synapse=False`` takes only the physical settings,
+        for a rule the one-synapse slice cannot follow but a network can (traces)."""
         values = {}
         for name, kind, value in (("rate_unit", "frequency", rate_unit), ("tau_w", "time", tau_w),
                                   ("tau_state", "time", tau_state)):
@@ -82,7 +85,8 @@ class Synapse:
                     raise ParameterError(name, f"must be > 0; got {value!r}")
                 values[name] = number
         get_activation(rest.get("activation", "relu"))  # a bad name fails now
-        check_single_synapse(rule)
+        if one_synapse:
+            check_single_synapse(rule)
         return cls(rule=rule, **values, **rest)
 
     def initial_state(self) -> dict:
@@ -107,14 +111,19 @@ class Synapse:
         return float(brentq(lambda a: float(self.rate(a)) - target, grid[i - 1], grid[i],
                             xtol=1e-15, rtol=1e-15))
 
+    def steps(self, duration: float) -> int:
+        """Euler steps of a run of ``duration`` (s): at least STEPS_PER_TAU, and as many per
+        shortest time constant (tau_w, and tau_state for a rule with state equations)."""
+        shortest = min(self.tau_w, self.tau_state) if self.rule.state_equations else self.tau_w
+        return max(STEPS_PER_TAU, int(np.ceil(STEPS_PER_TAU * float(duration) / shortest)))
+
     def run(self, w, state: dict, pre_rate, duration, other_drive=0.0, plastic: bool = True):
         """Drive the pathway at ``pre_rate`` (Hz) for ``duration`` (s), every element of the
         broadcast arrays on its own; returns the weight change and the state at the end (the
         change is summed on its own, so that a small change is not lost to rounding)."""
         pre_rate, duration, other_drive = np.broadcast_arrays(
             *(np.asarray(v, float) for v in (pre_rate, duration, other_drive)))
-        shortest = min(self.tau_w, self.tau_state) if self.rule.state_equations else self.tau_w
-        steps = max(STEPS_PER_TAU, int(np.ceil(STEPS_PER_TAU * duration.max() / shortest)))
+        steps = self.steps(duration.max())
         dt = duration / steps  # every element in the same number of steps
         x = pre_rate / self.rate_unit
         w0 = np.broadcast_to(np.asarray(w, float), x.shape)

@@ -11,6 +11,10 @@ the same presentations can be replayed on either engine. Kinds:
   T-1 redraws below level k), then a saccade to the next tree; ``saccade[t]`` is True when
   presentation t shows a different tree from t-1 (and at t = 0).
 
+A stream may carry its own input rates (``inputs``, one array per pool row) instead of the
+one-hot code of the trees' tokens: a stimulus that is not an RHM sentence, such as a pathway
+driven at a frequency (:func:`rate_stream`, the induction protocols on the engines).
+
 Epoch e draws from generators seeded by (stream_seed, e), so a stream of 3 epochs is the
 prefix of the same stream with 5.
 """
@@ -28,6 +32,7 @@ from ..provenance import global_attrs
 from ..seeding import generator
 from .dataset import grammar_from_attrs, grammar_to_dataset, samples_from_dataset, samples_to_dataset
 from .grammar import Grammar
+from .encoding import one_hot
 from .samples import Samples, redraw_below, sample
 
 KINDS = ("epochs", "views", "fixations")
@@ -50,6 +55,8 @@ class Stream:
     saccade: np.ndarray    # (presentation,) bool: a new tree starts here
     partner: np.ndarray | None  # (presentation,) pool row of the paired view ("views" only)
     params: dict
+    #: (pool rows, positions, v) input rates shown instead of the one-hot code of the tokens
+    inputs: np.ndarray | None = None
 
     @property
     def grammar(self) -> Grammar:
@@ -79,6 +86,17 @@ class Stream:
         """Class label of every presentation."""
         return self.pool.labels[self.order]
 
+    def encoded(self, rows: np.ndarray, whiten: bool = False, dtype=np.float64) -> np.ndarray:
+        """Input rates of the pool rows ``rows``, (rows, positions, v): the stream's own
+        ``inputs``, or the one-hot code of the trees' tokens (whitened with ``whiten``)."""
+        if self.inputs is None:
+            return one_hot(self.pool.tokens[rows], self.grammar.v, whiten=whiten,
+                           dtype=dtype).transpose(0, 2, 1)
+        if whiten:
+            raise ParameterError("whiten", "a stream with its own input rates is shown as it is: "
+                                 "use whiten = false")
+        return self.inputs[rows].astype(dtype)
+
     def batches(self, batch_size: int):
         """Consecutive slices of at most ``batch_size`` presentations."""
         batch_size = require_int("batch_size", batch_size, minimum=1)
@@ -91,6 +109,8 @@ class Stream:
         same = [np.array_equal(getattr(self, n), getattr(other, n)) for n in PRESENTED]
         same.append((self.partner is None) == (other.partner is None) and
                     (self.partner is None or np.array_equal(self.partner, other.partner)))
+        same.append((self.inputs is None) == (other.inputs is None) and
+                    (self.inputs is None or np.array_equal(self.inputs, other.inputs)))
         same.append(np.array_equal(self.pool.choices, other.pool.choices)
                     and np.array_equal(self.pool.labels, other.pool.labels))
         return self.kind == other.kind and self.grammar == other.grammar and all(same)
@@ -100,7 +120,7 @@ class Stream:
         digests, the same presentations."""
         h = hashlib.sha1(f"{self.kind} {sorted(self.grammar.params.items())}".encode())
         arrays = [getattr(self, n) for n in PRESENTED] + [self.partner, self.pool.choices,
-                                                          self.pool.labels]
+                                                          self.pool.labels, self.inputs]
         for array in arrays:  # what equals() compares
             if array is not None:
                 h.update(np.ascontiguousarray(array).tobytes())
@@ -122,6 +142,10 @@ class Stream:
             pres["partner"] = (self.partner, "row of the sample pool paired as the view")
         for name, (values, long_name) in pres.items():
             ds[name] = xr.Variable(("presentation",), values, {"long_name": long_name, "units": "1"})
+        if self.inputs is not None:
+            ds["inputs"] = xr.Variable(("sample", "position", "channel"), self.inputs, {
+                "long_name": "input rate of each pool row (shown instead of the one-hot code)",
+                "units": "1"})
         ds.attrs.update(global_attrs(f"RHM stimulus stream ({self.kind})",
                                      {"kind": self.kind, **self.grammar.params, **self.params}))
         ds.attrs.update(kind=self.kind, **self.params)
@@ -141,7 +165,8 @@ class Stream:
                    epoch=ds["epoch"].values.astype(np.int64),
                    saccade=ds["saccade"].values.astype(bool),
                    partner=ds["partner"].values.astype(np.int64) if "partner" in ds else None,
-                   params=params)
+                   params=params,
+                   inputs=ds["inputs"].values.astype(np.float64) if "inputs" in ds else None)
 
 
 # --- constructors ----------------------------------------------------------------------------
@@ -166,6 +191,46 @@ def fixation_stream(grammar: Grammar, P: int, k: int, T: int, epochs: int = 1,
     """Each training tree shown T times (itself, then T-1 redraws below k), then a saccade.
     Without ``fresh``, the first epoch's redraws come back every epoch (TP inputs)."""
     return _build("fixations", grammar, P, epochs, sample_seed, stream_seed, k=k, T=T, fresh=fresh)
+
+
+def rate_stream(grammar: Grammar, inputs, *, kind: str = "epochs", labels=None, saccade=None,
+                k: int | None = None, T: int | None = None) -> Stream:
+    """A stream that shows the input rates ``inputs`` (presentations, positions, v), one row
+    per presentation, in order, once: a stimulus that is not a sentence of the grammar (a
+    pathway driven at a frequency). ``labels`` (default 0) are the classes a supervised rule
+    is taught. ``kind``: "epochs"; "views", each presentation paired with itself (the same
+    stimulus seen again); "fixations", each presentation paired with the one before, a new
+    stimulus (a negative pair) only where ``saccade`` is True (default: the first only).
+    ``k`` and ``T`` are the pairing's, for the engines' check that the stream fits it."""
+    if kind not in KINDS:
+        raise ParameterError("kind", f"must be one of {', '.join(KINDS)}; got {kind!r}")
+    inputs = np.asarray(inputs, dtype=np.float64)
+    shape = (grammar.n_positions, grammar.v)
+    if inputs.ndim != 3 or inputs.shape[1:] != shape or not len(inputs):
+        raise ParameterError("inputs", f"must have shape (presentations, positions, v) = "
+                             f"(n >= 1, {shape[0]}, {shape[1]}); got {inputs.shape}")
+    if not np.isfinite(inputs).all():
+        raise ParameterError("inputs", "must be finite")
+    n = len(inputs)
+    labels = np.zeros(n, np.int32) if labels is None else np.broadcast_to(labels, (n,))
+    if labels.min() < 0 or labels.max() >= grammar.n_classes:
+        raise ParameterError("labels", f"must lie in [0, n_classes={grammar.n_classes})")
+    if saccade is None:
+        saccade = np.arange(n) == 0 if kind == "fixations" else np.ones(n, bool)
+    saccade = np.asarray(saccade, dtype=bool)
+    if saccade.shape != (n,):
+        raise ParameterError("saccade", f"must have one flag per presentation ({n}); got "
+                             f"shape {saccade.shape}")
+    rows = np.arange(n, dtype=np.int64)
+    params = dict(P=n, epochs=1, sample_seed=0, stream_seed=0)
+    if kind != "epochs":
+        params.update(k=grammar.L if k is None else require_int("k", k, minimum=0), fresh=0)
+    if kind == "fixations":
+        params["T"] = 2 if T is None else require_int("T", T, minimum=1)
+    pool = Samples.from_trees(grammar, labels, np.zeros((n, grammar.n_internal), np.int32))
+    return Stream(kind=kind, pool=pool, order=rows, example=rows, epoch=np.zeros(n, np.int64),
+                  saccade=saccade, partner=rows.copy() if kind == "views" else None,
+                  params=params, inputs=inputs)
 
 
 def make_stream(kind: str, grammar: Grammar, **params) -> Stream:

@@ -428,9 +428,11 @@ class Brian2Model:
 
     def _sgd(self, syn, var: str, expr: str, lr: float):
         train = self.model.training
-        code = [f"_g = {expr} - {train.weight_decay!r} * {var}",
-                f"mom = learning_post * ({train.momentum!r} * mom + _g) + (1 - learning_post) * mom",
-                f"{var} += learning_post * {lr!r} * mom"]
+        # float(): a numpy scalar's repr ("np.float64(...)") is not Brian2 code
+        code = [f"_g = {expr} - {float(train.weight_decay)!r} * {var}",
+                f"mom = learning_post * ({float(train.momentum)!r} * mom + _g) + "
+                "(1 - learning_post) * mom",
+                f"{var} += learning_post * {float(lr)!r} * mom"]
         syn.run_regularly("\n".join(code), dt=self.duration, when="start", order=SCHEDULE["learn"])
 
     def _latch(self):

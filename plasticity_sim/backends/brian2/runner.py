@@ -16,7 +16,7 @@ import xarray as xr
 
 from ...errors import ParameterError, require_int
 from ...model import Model
-from ...rhm import Grammar, Stream, one_hot
+from ...rhm import Grammar, Stream
 from ...rules.plan import NetworkPlan, draw_initial_state
 from ...rules.rule import ENGINE_RESERVED
 from .network import SCHEDULE, Brian2Model
@@ -57,15 +57,12 @@ def stream_arrays(stream: Stream, whiten: bool = False):
     """Inputs (presentations, positions*v, position-major), one-hot targets, pair signs (a
     saccade starts a new tree: a negative pair; every view is a positive one) and the context
     inputs of a views stream (its partners; None for the other kinds)."""
-    g = stream.grammar
-    encode = lambda samples: one_hot(samples.tokens, g.v, whiten=whiten,  # noqa: E731
-                                     dtype=np.float64).transpose(0, 2, 1).reshape(len(stream), -1)
-    shown = stream.presented()
-    targets = np.eye(g.n_classes)[shown.labels]
+    encode = lambda rows: stream.encoded(rows, whiten).reshape(len(stream), -1)  # noqa: E731
+    targets = np.eye(stream.grammar.n_classes)[stream.presented().labels]
     positive = (~stream.saccade).astype(float) if stream.kind == "fixations" \
         else np.ones(len(stream))
-    context = encode(stream.partners()) if stream.kind == "views" else None
-    return encode(shown), targets, positive, context
+    context = encode(stream.partner) if stream.kind == "views" else None
+    return encode(stream.order), targets, positive, context
 
 
 def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None = None,

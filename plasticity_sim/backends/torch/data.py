@@ -64,6 +64,11 @@ class TrainingData:
         pools = self.pools
         self._held_out(pools, n_test, n_val)
         self.x, self.t, self.y = trainer.encode(pools)
+        if stream is not None and stream.inputs is not None:  # its own rates, not one-hot
+            own = torch.as_tensor(stream.encoded(np.arange(len(stream.pool)),
+                                                 trainer.model.training.whiten),
+                                  dtype=self.x.dtype, device=self.x.device)
+            self.x = own.expand(trainer.E, *own.shape).contiguous()
         self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
     def _draw_streams(self, P: int):

@@ -1,0 +1,160 @@
+"""The frequency-response induction on a rule's network, on both engines, and the streams of
+input rates it is shown."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from brian2 import Hz, kHz, second
+
+from plasticity_sim import Grammar, Model, ParameterError
+from plasticity_sim.analysis.network_protocols import (network_frequency_response,
+                                                       network_protocol, network_table)
+from plasticity_sim.analysis.protocols import Synapse, frequency_response
+from plasticity_sim.engines import Brian2Engine, TorchEngine
+from plasticity_sim.rhm import Stream, rate_stream
+from plasticity_sim.rules import get_rule
+
+F = [1, 10, 100]
+PHYSICAL = dict(rate_unit=10.0, tau_w=36_000.0, tau_state=3_600.0)
+G = Grammar(v=2, n_classes=2, m=2, s=2, L=1, seed=0)
+
+
+@pytest.mark.parametrize("rule, w0", [("bcm", 1.0), ("oja", 0.5)])
+@pytest.mark.parametrize("engine", ["torch", "brian2"])
+def test_a_local_rule_on_the_network_gives_the_one_synapse_curve(rule, w0, engine):
+    """Oja and BCM read nothing from the rest of the network, and every hidden unit's tested
+    synapse starts at w0: each unit changes as the one-synapse protocol says (its threshold
+    moving as it does)."""
+    one = frequency_response(Synapse.make(get_rule(rule), w0=w0, **PHYSICAL), F, pulses=900)
+    net = network_frequency_response(get_rule(rule), F, engine=engine, w0=w0, **PHYSICAL)
+    assert np.abs(one.dw.values).max() > 1e-3  # a change to compare, of either sign
+    np.testing.assert_allclose(net.dw.values, np.repeat(one.dw.values[:, None], 4, axis=1),
+                               rtol=1e-9, atol=1e-15)
+    assert float(net.crossover) == pytest.approx(float(one.crossover), nan_ok=True)
+
+
+def test_a_feedback_rule_on_the_network_follows_the_error_the_network_computes():
+    """DFA's change is B e f'(a) x: with two classes the output error e = p - t is
+    (-p1, p1) for class 0 and (p0, -p0) for class 1, so teaching the other class flips the
+    sign of every unit's change; the two engines agree."""
+    rule = get_rule("dfa")
+    zero = network_frequency_response(rule, F, label=0, w0=1.0, **PHYSICAL)
+    one = network_frequency_response(rule, F, label=1, w0=1.0, **PHYSICAL)
+    moved = np.abs(zero.dw.values) > 1e-9
+    assert moved.sum() >= 8
+    assert (np.sign(zero.dw.values[moved]) == -np.sign(one.dw.values[moved])).all()
+    # units with feedback weights of both signs: the population's changes differ in sign
+    assert (zero.dw.values > 0).any() and (zero.dw.values < 0).any()
+    on_brian2 = network_frequency_response(rule, F, label=0, w0=1.0, engine="brian2", **PHYSICAL)
+    np.testing.assert_allclose(on_brian2.dw.values, zero.dw.values, rtol=1e-9, atol=1e-15)
+
+
+def test_the_protocol_in_khz_and_ms_equals_the_one_in_hz_and_s_with_units():
+    rule = get_rule("bcm")
+    a = network_frequency_response(rule, [1 * Hz, 10 * Hz], rate_unit=10 * Hz,
+                                   tau_w=36_000 * second, tau_state=3_600 * second)
+    b = network_frequency_response(rule, [0.001 * kHz, 0.01 * kHz], rate_unit=0.01 * kHz,
+                                   tau_w=36_000_000 * second / 1000, tau_state=60 * 60 * second)
+    np.testing.assert_allclose(a.dw.values, b.dw.values, rtol=1e-12)
+    assert a.frequency.attrs["units"] == "Hz" and a.crossover.attrs["units"] == "Hz"
+    assert all("units" in a[v].attrs for v in a.data_vars)
+
+
+def test_every_rule_and_engine_is_checked_before_anything_runs():
+    with pytest.raises(ParameterError) as info:
+        network_protocol([get_rule("bcm"), get_rule("clapp_top")], F, engines=["torch", "brian2"])
+    assert info.value.parameter == "rules" and "clapp_top on brian2" in str(info.value)
+    with pytest.raises(ParameterError) as info:
+        network_protocol([get_rule("bcm")], F, engines=["gpu"])
+    assert info.value.parameter == "engines"
+    with pytest.raises(ParameterError) as info:
+        network_frequency_response(get_rule("bcm"), F, label=2)
+    assert info.value.parameter == "label"
+    with pytest.raises(ParameterError) as info:
+        network_frequency_response(get_rule("bcm"), F, pairs="views")
+    assert info.value.parameter == "pairs"
+
+
+def test_the_network_protocol_compares_engines_and_the_one_synapse_curve():
+    """A rule with eligibility traces has no one-synapse curve (NaN, and the reason), but
+    runs on the network; the engines agree on every rule."""
+    reward_hebb = Model.from_toml("models/reward_hebb.toml").rule
+    ds = network_protocol([get_rule("oja"), reward_hebb], F, w0=0.5, **PHYSICAL)
+    assert set(ds.engine.values) == {"torch", "brian2"}
+    assert float(ds.engine_difference.max()) < 1e-12
+    assert np.isnan(ds.one_synapse.sel(rule="reward_hebb").values).all()
+    assert "reward_hebb" in ds.attrs["no_one_synapse"]
+    np.testing.assert_allclose(ds.relative_change.sel(rule="oja", engine="brian2").values,
+                               ds.one_synapse.sel(rule="oja").values, rtol=1e-9)
+    table = network_table(ds)
+    assert "| oja | potentiation at every frequency |" in table
+    assert "not followed on one synapse" in table
+
+
+def test_a_network_protocol_file_runs_and_a_network_table_elsewhere_is_refused(tmp_path):
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol_file
+
+    path = tmp_path / "net.toml"
+    path.write_text('kind = "network_frequency_response"\nrules = ["bcm"]\n'
+                    '[synapse]\ntau_w = "10 h"\n[stimulus]\nfrequencies = ["1 Hz", "50 Hz"]\n'
+                    '[network]\nengines = ["torch"]\nwidth = 2\n')
+    ds = run_protocol_file(path, tmp_path / "out", echo=lambda *_: None)
+    assert ds.sizes == {"rule": 1, "engine": 1, "frequency": 2, "unit": 2}
+    assert (tmp_path / "out" / "net.png").exists()
+    assert xr.load_dataset(tmp_path / "out" / "net.nc").dw.attrs["units"] == "1"
+    path.write_text('kind = "frequency_response"\n[network]\nwidth = 2\n')
+    with pytest.raises(ParameterError) as info:
+        load_protocol(path)
+    assert info.value.parameter == "network"
+    path.write_text('kind = "network_frequency_response"\n[network]\ncolour = 2\n')
+    with pytest.raises(ParameterError) as info:
+        load_protocol(path)
+    assert info.value.parameter == "network"
+
+
+# --- streams of input rates ----------------------------------------------------------------
+def test_a_rate_stream_runs_the_same_on_both_engines_and_round_trips():
+    rng = np.random.default_rng(3)
+    inputs = rng.random((12, G.n_positions, G.v))
+    model = Model.for_rule("clapp", arch="fc", width=3, depth=1, bias=False, lr=0.05,
+                           momentum=0.0, pairs="fixations", batch_size=1)
+    stream = model.pairing.rate_stream(G, inputs, labels=1, saccade=np.arange(12) % 4 == 0)
+    a = TorchEngine().run(model, G, stream, seed=1)
+    b = Brian2Engine(target="numpy").run(model, G, stream, seed=1)
+    for name in a.synapses:
+        np.testing.assert_allclose(a.synapses[name], b.synapses[name], rtol=1e-9, atol=1e-12)
+    assert np.abs(a.synapses["s0_w"][-1] - a.synapses["s0_w"][0]).max() > 1e-4
+    # the rates are what the network was shown: other rates, other weights
+    other = model.pairing.rate_stream(G, inputs[::-1], labels=1, saccade=stream.saccade)
+    c = TorchEngine().run(model, G, other, seed=1)
+    assert np.abs(c.synapses["s0_w"][-1] - a.synapses["s0_w"][-1]).max() > 1e-6
+    back = Stream.from_dataset(stream.to_dataset())
+    assert back.equals(stream) and back.digest() == stream.digest()
+    assert not other.equals(stream) and other.digest() != stream.digest()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: rate_stream(G, np.zeros((3, 5, 2))), "inputs"),
+    (lambda: rate_stream(G, np.full((3, 2, 2), np.nan)), "inputs"),
+    (lambda: rate_stream(G, np.zeros((3, 2, 2)), labels=7), "labels"),
+    (lambda: rate_stream(G, np.zeros((3, 2, 2)), kind="fixations", saccade=[True]), "saccade"),
+    (lambda: rate_stream(G, np.zeros((3, 2, 2)), kind="movie"), "kind"),
+    (lambda: rate_stream(G, np.zeros((3, 2, 2))).encoded(np.arange(3), whiten=True), "whiten"),
+])
+def test_a_bad_rate_stream_names_the_parameter(call, name):
+    with pytest.raises(ParameterError) as info:
+        call()
+    assert info.value.parameter == name
+
+
+@pytest.mark.slow
+def test_the_committed_network_protocol_file_agrees_across_engines():
+    from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
+
+    ds = run_protocol(load_protocol("experiments/protocols/network_frequency_response.toml"))
+    assert float(ds.engine_difference.max()) < 1e-12
+    for rule in ("oja", "bcm"):
+        np.testing.assert_allclose(ds.relative_change.sel(rule=rule).values,
+                                   np.broadcast_to(ds.one_synapse.sel(rule=rule).values,
+                                                   (ds.sizes["engine"], ds.sizes["frequency"])),
+                                   rtol=1e-9)
