@@ -2,11 +2,12 @@
 presentation by presentation, what the network did.
 
 An engine has a ``name``, ``check(model, grammar)`` (refuse, before anything runs, what it cannot
-run: one clear error naming the parameter) and ``run(model, grammar, stream, seed, init)``,
-which starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
+run: one clear error naming the parameter) and ``run(model, grammar, stream, seed, init,
+plastic)``, which starts from the plan's draw for ``seed`` (:func:`~plasticity_sim.rules.plan.draw_initial_state`)
 with the variables of ``init`` (names -> arrays: synaptic or state variables) set instead,
 and returns a :class:`Trajectory` under the plan's names (``final``: the state it ends in,
-which another run can start from). The cross-check
+which another run can start from; ``plastic=False``: the weights stay, the rule's states
+follow a stream). The cross-check
 (:mod:`plasticity_sim.cross_check`) compares any two. Two are built: :class:`TorchEngine`
 (float64, a batch of one) and :class:`Brian2Engine` (a code-generation target).
 """
@@ -56,9 +57,10 @@ class Engine(Protocol):
         """Raise a ParameterError for what this engine cannot run."""
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
-            init: dict | None = None) -> Trajectory:
+            init: dict | None = None, plastic: bool = True) -> Trajectory:
         """Run ``stream`` online from network seed ``seed``'s initial state, with ``init``'s
-        variables set instead."""
+        variables set instead; ``plastic=False`` keeps every synaptic weight (lr-scaled and
+        direct updates off) while traces and state variables follow their equations."""
 
 
 @dataclass
@@ -79,7 +81,7 @@ class TorchEngine:
         model.replace(batch_size=1)
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
-            init: dict | None = None) -> Trajectory:
+            init: dict | None = None, plastic: bool = True) -> Trajectory:
         """Train member ``seed`` online on ``stream`` (see :class:`Engine`)."""
         import torch
 
@@ -101,7 +103,10 @@ class TorchEngine:
             U, _, state = trainer.signals(batch, want_state=True)
             for l in rates:
                 rates[l].append(state[f"p{l}_r"][0, 0].flatten().cpu().numpy().copy())
-            trainer.apply(U)
+            if plastic:
+                trainer.apply(U)
+            else:
+                _apply_frozen(trainer, U)
             for name in synapses:
                 synapses[name].append(trainer.S[name][0].cpu().numpy().copy())
         return Trajectory(self.name, {l: np.array(v) for l, v in rates.items()},
@@ -130,10 +135,21 @@ class Brian2Engine:
         check_brian2_model(model, NetworkPlan.of(model, grammar))
 
     def run(self, model: Model, grammar: Grammar, stream: Stream, seed: int = 0,
-            init: dict | None = None) -> Trajectory:
+            init: dict | None = None, plastic: bool = True) -> Trajectory:
         """Run ``stream`` through the Brian2 network (see :class:`Engine`)."""
         from .backends.brian2.runner import run_brian2
 
         run = run_brian2(model, grammar, stream, target=self.target, chunk=self.chunk, seed=seed,
-                         init=init)
+                         init=init, plastic=plastic)
         return Trajectory(self.name, run.rates, run.synapses, run.final_states, run.schedule)
+
+
+def _apply_frozen(trainer, U: dict) -> None:
+    """Apply ``U`` but keep every lr-scaled and direct synaptic weight as it was (whatever
+    momentum or weight decay would do): eligibility traces and state variables take their
+    new values."""
+    kept = {name: trainer.S[name].clone()
+            for name in (*trainer.plastic, *trainer.net.direct_rate)}
+    trainer.apply(U)
+    for name, values in kept.items():
+        trainer.S[name].copy_(values)

@@ -49,6 +49,40 @@ def test_a_feedback_rule_on_the_network_follows_the_error_the_network_computes()
     np.testing.assert_allclose(on_brian2.dw.values, zero.dw.values, rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("engine", ["torch", "brian2"])
+def test_a_history_on_the_network_moves_bcm_threshold_as_on_one_synapse(engine):
+    """48 h at 3 Hz with the synapses frozen lowers the threshold to (3/10)^2 and the
+    crossover below 1 Hz, as the one-synapse history does, number for number."""
+    rule, history = get_rule("bcm"), dict(history_rate=3 * Hz, history_duration=48 * 3600.0)
+    one = frequency_response(Synapse.make(rule, **PHYSICAL), [0.3, 1, 3, 10], **history)
+    net = network_frequency_response(rule, [0.3, 1, 3, 10], engine=engine, **history,
+                                     **PHYSICAL)
+    assert float(net.theta_at_induction) == pytest.approx(0.09, rel=1e-9)
+    assert float(net.crossover) < 1.0
+    np.testing.assert_allclose(net.dw.values, np.repeat(one.dw.values[:, None], 4, axis=1),
+                               rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("engine", [TorchEngine(), Brian2Engine(target="numpy")],
+                         ids=["torch", "brian2"])
+def test_a_frozen_run_keeps_every_weight_and_moves_the_states(engine):
+    """plastic=False: with momentum and weight decay on, no synaptic variable changes, while
+    BCM's threshold follows the rates (both engines, the same threshold)."""
+    model = Model.for_rule("bcm", arch="fc", width=3, depth=1, bias=False, lr=0.01,
+                           momentum=0.9, weight_decay=0.01, batch_size=1)
+    inputs = np.random.default_rng(0).random((15, G.n_positions, G.v)) * 1.5
+    stream = model.pairing.rate_stream(G, inputs)
+    frozen = engine.run(model, G, stream, seed=2, plastic=False)
+    learning = engine.run(model, G, stream, seed=2)
+    for name, values in frozen.synapses.items():
+        assert (values == values[0]).all(), name
+        assert np.abs(learning.synapses[name][-1] - values[0]).max() > 1e-3, name
+    theta = frozen.states["p1_theta"]
+    assert np.abs(theta - 1.0).max() > 0.01
+    torch_theta = TorchEngine().run(model, G, stream, seed=2, plastic=False).states["p1_theta"]
+    np.testing.assert_allclose(theta, torch_theta, rtol=1e-12)
+
+
 def test_the_protocol_in_khz_and_ms_equals_the_one_in_hz_and_s_with_units():
     rule = get_rule("bcm")
     a = network_frequency_response(rule, [1 * Hz, 10 * Hz], rate_unit=10 * Hz,
@@ -73,6 +107,22 @@ def test_every_rule_and_engine_is_checked_before_anything_runs():
     with pytest.raises(ParameterError) as info:
         network_frequency_response(get_rule("bcm"), F, pairs="views")
     assert info.value.parameter == "pairs"
+
+
+def test_histories_on_the_network_make_a_history_dimension():
+    ds = network_protocol([get_rule("bcm")], F, engines=["torch"], w0=1.0,
+                          histories={"deprived": 3 * Hz, "normal": 10 * Hz},
+                          history_duration=48 * 3600 * second, **PHYSICAL)
+    assert ds.history_rate.attrs["units"] == "Hz"
+    assert list(ds.history.values) == ["deprived", "normal"]
+    theta = ds.theta_at_induction.sel(rule="bcm", engine="torch")
+    np.testing.assert_allclose(theta.values, [0.09, 1.0], rtol=1e-9)
+    np.testing.assert_allclose(ds.relative_change.sel(rule="bcm", engine="torch").values,
+                               ds.one_synapse.sel(rule="bcm").values, rtol=1e-9)
+    assert "| bcm | deprived (3 Hz) |" in network_table(ds)
+    with pytest.raises(ParameterError) as info:
+        network_protocol([get_rule("bcm")], F, histories={})
+    assert info.value.parameter == "histories"
 
 
 def test_the_network_protocol_compares_engines_and_the_one_synapse_curve():
@@ -148,13 +198,16 @@ def test_a_bad_rate_stream_names_the_parameter(call, name):
 
 
 @pytest.mark.slow
-def test_the_committed_network_protocol_file_agrees_across_engines():
+@pytest.mark.parametrize("name", ["network_frequency_response", "network_rate_history"])
+def test_the_committed_network_protocol_files_agree_across_engines(name):
     from plasticity_sim.analysis.protocol_files import load_protocol, run_protocol
 
-    ds = run_protocol(load_protocol("experiments/protocols/network_frequency_response.toml"))
+    ds = run_protocol(load_protocol(f"experiments/protocols/{name}.toml"))
     assert float(ds.engine_difference.max()) < 1e-12
     for rule in ("oja", "bcm"):
-        np.testing.assert_allclose(ds.relative_change.sel(rule=rule).values,
-                                   np.broadcast_to(ds.one_synapse.sel(rule=rule).values,
-                                                   (ds.sizes["engine"], ds.sizes["frequency"])),
-                                   rtol=1e-9)
+        network = ds.relative_change.sel(rule=rule)
+        one = ds.one_synapse.sel(rule=rule).broadcast_like(network)
+        np.testing.assert_allclose(network.values, one.values, rtol=1e-9)
+    if "history" in ds.dims:  # only BCM's crossover moves, down after deprivation
+        bcm = ds.crossover.sel(rule="bcm", engine="brian2")
+        assert float(bcm.sel(history="deprived")) < 1.0 < float(bcm.sel(history="normal"))

@@ -66,11 +66,18 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
                                engine: str = "torch", width: int = 4, label: int = 0,
                                seed: int = 0, pairs: str | None = None,
                                activation: str = "relu", brian2_target: str = "numpy",
+                               history_rate=0.0, history_duration=0.0,
                                **synapse) -> xr.Dataset:
     """The change of every hidden unit's synapse from the tested pathway after ``pulses``
     pulses at each frequency (module docstring), on ``engine``; the network is taught class
     ``label`` throughout. ``synapse``: the physical settings of
-    :class:`~.protocols.Synapse` (rate_unit, tau_w, tau_state, w0)."""
+    :class:`~.protocols.Synapse` (rate_unit, tau_w, tau_state, w0).
+
+    A history first (``history_duration`` > 0): the other pathway (input channel 1 at the
+    tested position, weight 1 onto every hidden unit) drives the cells at ``history_rate``
+    while the tested pathway is silent and the synapses are frozen (``plastic=False``), so
+    that the history moves the rule's state variables (BCM's threshold), not its weights;
+    each induction starts from the state the history leaves."""
     from ..rhm import Grammar
     from ..rules.plan import NetworkPlan, draw_initial_state
 
@@ -84,21 +91,40 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
     grammar = Grammar(**GRAMMAR)
     if not 0 <= label < grammar.n_classes:
         raise ParameterError("label", f"must lie in [0, {grammar.n_classes}); got {label!r}")
+    h_rate = float(si(history_rate, "frequency", "history_rate"))
+    h_time = float(si(history_duration, "time", "history_duration"))
+
+    def model_for(duration, steps):  # one presentation per Euler step of dt
+        dt = duration / steps
+        step_rule = rule.with_params(eps=dt / syn.tau_state) if "eps" in rule.params else rule
+        return network_model(step_rule, width=width, activation=activation, pairs=pairs,
+                             lr=dt / syn.tau_w)
+
+    def shown(model, steps, channel, rate):  # one pathway at a constant input rate
+        inputs = np.zeros((steps, grammar.n_positions, grammar.v))
+        inputs[:, TESTED[0], channel] = rate
+        return model.pairing.rate_stream(grammar, inputs, labels=label)
+
+    model = model_for(1.0, 1)
+    run_on.check(model, grammar)
+    plan = NetworkPlan.of(model, grammar)
+    start = draw_initial_state(plan, seed)
+    start["s0_w"] = _with_tested(start["s0_w"], grammar, syn.w0)
+    if h_time > 0:
+        h_steps = syn.steps(h_time)
+        h_model = model_for(h_time, h_steps)
+        start["s0_w"][:, _tested_column(grammar) + 1] = 1.0  # the other pathway
+        history = run_on.run(h_model, grammar, shown(h_model, h_steps, TESTED[1] + 1,
+                                                     syn.drive_for(h_rate)),
+                             seed=seed, init=start, plastic=False)
+        start.update({name: history.final[name] for name in plan.states})
     durations = pulses / f
     steps = syn.steps(durations.max())  # the one-synapse protocol's steps
     dw = np.zeros((len(f), width))
     for i, (nu, duration) in enumerate(zip(f, durations)):
-        dt = duration / steps
-        step_rule = rule.with_params(eps=dt / syn.tau_state) if "eps" in rule.params else rule
-        model = network_model(step_rule, width=width, activation=activation, pairs=pairs,
-                              lr=dt / syn.tau_w)
-        run_on.check(model, grammar)
-        init = draw_initial_state(NetworkPlan.of(model, grammar), seed)
-        init["s0_w"] = _with_tested(init["s0_w"], grammar, syn.w0)
-        inputs = np.zeros((steps, grammar.n_positions, grammar.v))
-        inputs[:, TESTED[0], TESTED[1]] = nu / syn.rate_unit
-        stream = model.pairing.rate_stream(grammar, inputs, labels=label)
-        run = run_on.run(model, grammar, stream, seed=seed, init=init)
+        model = model_for(duration, steps)
+        run = run_on.run(model, grammar, shown(model, steps, TESTED[1], nu / syn.rate_unit),
+                         seed=seed, init=start)
         dw[i] = run.synapses["s0_w"][-1][:, _tested_column(grammar)] - syn.w0
     mean = dw.mean(axis=1)
     ds = xr.Dataset(
@@ -113,11 +139,16 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
                 "unit": ("unit", np.arange(width), {"long_name": "hidden unit"})})
     ds["w0"] = ((), syn.w0, {"long_name": "the tested synapses' weight when the induction "
                              "starts", "units": "1"})
+    for name in plan.states:  # e.g. BCM's threshold: the mean over units when induction starts
+        ds[f"{plan.key(name).var}_at_induction"] = ((), float(np.mean(start[name])), {
+            "long_name": f"the rule's {plan.key(name).var} when the induction starts (mean over "
+                         "units)", "units": "1"})
     ds["crossover"] = ((), crossover(f, mean), {
         "long_name": "frequency where the mean change turns from depression to potentiation "
                      "(NaN: none)", "units": "Hz"})
     ds.attrs.update(global_attrs(f"{rule.name}: frequency response on the network ({engine})", {
         "rule": rule.name, "engine": run_on.label, "pulses": int(pulses), "steps": int(steps),
+        "history_rate_Hz": h_rate, "history_duration_s": h_time,
         "width": int(width), "label": int(label), "seed": int(seed),
         "pairs": model.pairing.scheme, "activation": activation, "rate_unit_Hz": syn.rate_unit,
         "tau_w_s": syn.tau_w, "tau_state_s": syn.tau_state, "w0": syn.w0,
@@ -137,50 +168,74 @@ def _with_tested(w: np.ndarray, grammar, w0: float) -> np.ndarray:
 
 
 def network_protocol(rules: list[Rule], frequencies, *, engines=ENGINES, pulses: int = PULSES,
-                     activation: str = "relu", **settings) -> xr.Dataset:
+                     activation: str = "relu", histories: dict | None = None,
+                     history_duration=0.0, **settings) -> xr.Dataset:
     """The network frequency response of every rule on every engine (rule x engine x
-    frequency x unit), next to the one-synapse curve of the same settings (``one_synapse``;
-    NaN for a rule the one-synapse slice does not follow, such as one with eligibility
-    traces: attribute ``no_one_synapse`` says why) and the largest difference between the
-    engines (``engine_difference``)."""
-    from .protocols import frequency_response
+    frequency x unit; x history with ``histories``, name -> the cells' rate during
+    ``history_duration``), next to the one-synapse curve of the same settings
+    (``one_synapse``; NaN for a rule the one-synapse slice does not follow, such as one with
+    eligibility traces: attribute ``no_one_synapse`` says why) and the largest difference
+    between the engines (``engine_difference``)."""
+    from .protocols import frequency_response, with_every_state
 
     engines = list(engines)
     if not engines or set(engines) - set(ENGINES):
         raise ParameterError("engines", f"must be some of {', '.join(ENGINES)}; got {engines}")
+    if histories is not None and not histories:
+        raise ParameterError("histories", "give at least one history (name -> rate), or none")
     synapse = {k: settings.pop(k) for k in ("rate_unit", "tau_w", "tau_state", "w0")
                if k in settings}
     _check_engines(rules, engines, activation, settings)
     f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
+    cases = dict(histories) if histories else {None: 0.0}
+    timing = dict(history_duration=history_duration if histories else 0.0)
     alone, no_slice = [], {}  # the one-synapse curves first: they are quick
     for rule in rules:
         try:
             one = Synapse.make(rule, activation=activation, **synapse)
         except ParameterError as reason:  # e.g. eligibility traces: only the network follows them
             no_slice[rule.name] = str(reason)
-            alone.append(xr.DataArray(np.full(len(f), np.nan), dims="frequency"))
+            alone.append(xr.DataArray(np.full((len(cases), len(f)), np.nan),
+                                      dims=("history", "frequency")))
             continue
-        alone.append(frequency_response(one, f, pulses=pulses)["relative_change"].drop_vars(
-            "frequency"))
+        alone.append(xr.concat([frequency_response(one, f, pulses=pulses, history_rate=rate,
+                                                   **timing)["relative_change"]
+                                .drop_vars("frequency") for rate in cases.values()], "history"))
     per_rule = []
     for rule in rules:
-        runs = [network_frequency_response(rule, f, pulses=pulses, engine=engine,
-                                           activation=activation, **synapse, **settings)
+        runs = [_along("history", [network_frequency_response(
+                    rule, f, pulses=pulses, engine=engine, activation=activation,
+                    history_rate=rate, **timing, **synapse, **settings)
+                    for rate in cases.values()], list(cases))
                 for engine in engines]
-        part = xr.concat(runs, dim="engine", combine_attrs="drop_conflicts")
-        per_rule.append(part.assign_coords(engine=("engine", engines)))
-    ds = xr.concat(per_rule, dim="rule", combine_attrs="drop_conflicts")
-    ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules]))
+        per_rule.append(_along("engine", runs, engines))
+    ds = _along("rule", with_every_state(per_rule), [rule.name for rule in rules])
     ds["one_synapse"] = xr.concat(alone, dim="rule").assign_coords(rule=ds.rule)
+    if histories:
+        rates = [float(si(rate, "frequency", "histories")) for rate in cases.values()]
+        ds = ds.assign_coords(history=("history", list(cases), {"long_name": "rate history"}),
+                              history_rate=("history", rates, {
+                                  "long_name": "the cells' rate during the history",
+                                  "units": "Hz"}))
+        ds["one_synapse"] = ds.one_synapse.assign_coords(history=ds.history)
+    else:
+        ds["one_synapse"] = ds.one_synapse.squeeze("history", drop=True)
+        ds = ds.squeeze("history", drop=True)
     ds["one_synapse"].attrs.update(long_name="the one-synapse protocol's relative change, the "
                                    "same settings (NaN: a rule the one-synapse slice does not "
                                    "follow)", units="1")
     ds.attrs["no_one_synapse"] = "; ".join(f"{k}: {v}" for k, v in no_slice.items())
     spread = ds.dw.max("engine") - ds.dw.min("engine")
-    ds["engine_difference"] = spread.max(("frequency", "unit"))
+    ds["engine_difference"] = spread.max([d for d in spread.dims if d != "rule"])
     ds["engine_difference"].attrs.update(long_name="largest difference of a synapse's change "
                                          "between the engines", units="1")
     return ds
+
+
+def _along(dim: str, parts: list, labels: list) -> xr.Dataset:
+    """``parts`` stacked along a new dimension ``dim`` labelled ``labels``."""
+    ds = xr.concat(parts, dim=dim, combine_attrs="drop_conflicts")
+    return ds.assign_coords({dim: (dim, labels)}) if labels != [None] else ds
 
 
 def _check_engines(rules, engines, activation, settings) -> None:
@@ -204,7 +259,8 @@ def _check_engines(rules, engines, activation, settings) -> None:
 
 def network_figure(ds: xr.Dataset):
     """Relative change against frequency, a panel per rule: each engine's network (mean over
-    hidden units, the spread of the units shaded) and the one-synapse curve."""
+    hidden units; without histories the spread of the units shaded) and the one-synapse
+    curve (thick, pale), a colour per history."""
     import matplotlib.pyplot as plt
 
     rules = list(ds.rule.values)
@@ -214,42 +270,56 @@ def network_figure(ds: xr.Dataset):
     for ax in axes.flat[len(rules):]:
         ax.axis("off")
     f = ds.frequency.values
+    histories = list(ds.history.values) if "history" in ds.dims else [None]
+    colours = plt.get_cmap("tab10").colors
     for ax, rule in zip(axes.flat, rules):
-        part = ds.sel(rule=rule)
-        ax.plot(f, 100 * part.one_synapse.values, color="grey", lw=2.5, alpha=0.5,
-                label="one synapse")
-        for engine, style in zip(part.engine.values, ("o-", "x--")):
-            e = part.sel(engine=engine)
-            ax.plot(f, 100 * e.relative_change.values, style, ms=4, label=f"network, {engine}")
-            ax.fill_between(f, 100 * (e.dw.min("unit") / e.w0).values,
-                            100 * (e.dw.max("unit") / e.w0).values, alpha=0.12)
+        for h, history in enumerate(histories):
+            part = ds.sel(rule=rule) if history is None else ds.sel(rule=rule, history=history)
+            name = "" if history is None else f"{history} ({float(part.history_rate):g} Hz), "
+            colour = colours[h % len(colours)] if history is not None else "grey"
+            ax.plot(f, 100 * part.one_synapse.values, color=colour, lw=2.5, alpha=0.35,
+                    label=f"{name}one synapse")
+            for e, (engine, style) in enumerate(zip(part.engine.values, ("o-", "x--"))):
+                one = part.sel(engine=engine)
+                line, = ax.plot(f, 100 * one.relative_change.values, style, ms=4,
+                                color=colour if history is not None else colours[e],
+                                label=f"{name}network, {engine}")
+                if history is None:
+                    ax.fill_between(f, 100 * (one.dw.min("unit") / one.w0).values,
+                                    100 * (one.dw.max("unit") / one.w0).values,
+                                    color=line.get_color(), alpha=0.12)
         ax.axhline(0, color="grey", lw=0.6)
         ax.set_xscale("log")
         ax.set_title(str(rule), fontsize=9)
         ax.set_xlabel("stimulation frequency (Hz)", fontsize=8)
     axes[0][0].set_ylabel("weight change (% of before)")
-    axes[0][0].legend(fontsize=6)
-    fig.suptitle("Frequency response on the rule's network (both engines) and on one synapse",
-                 fontsize=10)
+    axes[0][0].legend(fontsize=5)
+    fig.suptitle("Frequency response on the rule's network (both engines) and on one synapse"
+                 + (" after rate histories" if histories != [None] else ""), fontsize=10)
     return fig
 
 
 def network_table(ds: xr.Dataset) -> str:
-    """Markdown: per rule, the shape of the mean response on each engine's network and on
-    one synapse, and how far the engines differ."""
+    """Markdown: per rule (and history), the shape of the mean response on each engine's
+    network and on one synapse, and how far the engines differ."""
     from .protocols import response_shape
 
     f = ds.frequency.values
     engines = list(ds.engine.values)
-    lines = ["| rule | " + " | ".join(f"network ({e})" for e in engines) +
+    histories = list(ds.history.values) if "history" in ds.dims else [None]
+    head = "| rule | " + ("history | " if histories != [None] else "")
+    lines = [head + " | ".join(f"network ({e})" for e in engines) +
              " | one synapse | engines differ by |",
-             "|---|" + "---|" * (len(engines) + 2)]
+             "|---|" + "---|" * (len(engines) + 2 + (histories != [None]))]
     for rule in ds.rule.values:
-        part = ds.sel(rule=rule)
-        cells = [response_shape(f, part.relative_change.sel(engine=e).values) for e in engines]
-        one = part.one_synapse.values
-        cells.append(response_shape(f, one) if np.isfinite(one).all()
-                     else "not followed on one synapse")
-        cells.append(f"{float(part.engine_difference):.1e}")
-        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+        for history in histories:
+            part = ds.sel(rule=rule) if history is None else ds.sel(rule=rule, history=history)
+            cells = [] if history is None else [f"{history} ({float(part.history_rate):g} Hz)"]
+            cells += [response_shape(f, part.relative_change.sel(engine=e).values)
+                      for e in engines]
+            one = part.one_synapse.values
+            cells.append(response_shape(f, one) if np.isfinite(one).all()
+                         else "not followed on one synapse")
+            cells.append(f"{float(part.engine_difference):.1e}")
+            lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

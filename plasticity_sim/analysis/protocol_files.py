@@ -52,7 +52,8 @@ STIMULUS = {
     "neuromodulator_timing": {"delays": "time", "presentation": "time",
                               "pairing_duration": "time", "pulse_duration": "time",
                               "pre_rate": "frequency", "post_rate": "frequency"},
-    "network_frequency_response": {"frequencies": "frequency", "pulses": None},
+    "network_frequency_response": {"frequencies": "frequency", "pulses": None,
+                                   "histories": "frequency", "history_duration": "time"},
 }
 #: the settings of a network protocol's [network] table (plain values)
 NETWORK = ("engines", "width", "label", "seed", "pairs", "brian2_target")
@@ -192,7 +193,7 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
         shown = {"pulses": stim.get("pulses", p.PAIRING_PULSES if spec.kind == "pairing"
                                     else p.PULSES),
                  "history_duration_s": stim.get("history_duration", 0.0)}
-    ds = xr.concat(_with_every_state(parts), dim="rule", combine_attrs="drop_conflicts")
+    ds = xr.concat(p.with_every_state(parts), dim="rule", combine_attrs="drop_conflicts")
     ds = ds.assign_coords(rule=("rule", [rule.name for rule in rules]))
     ds.attrs = global_attrs(spec.title, {
         "protocol_file": spec.path, "kind": spec.kind, "rules": [rule.name for rule in rules],
@@ -200,22 +201,6 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
         "stimulus_SI": {k: list(v) if isinstance(v, tuple) else v for k, v in stim.items()},
         **shown, "params": {rule.name: dict(rule.params) for rule in rules}})
     return ds
-
-
-def _with_every_state(parts: list) -> list:
-    """A rule's state variable (BCM's theta at the induction) is its own: the rules without
-    it get NaN, so that every rule's Dataset has the same variables."""
-    names = {n for part in parts for n in part.data_vars}
-    out = []
-    for part in parts:
-        missing = {}
-        for name in names - set(part.data_vars):
-            like = next(q[name] for q in parts if name in q)
-            dims = [d for d in like.dims if d in part.dims]
-            missing[name] = xr.full_like(like.isel({d: 0 for d in like.dims if d not in dims}),
-                                         float("nan"))
-        out.append(part.assign(missing) if missing else part)
-    return out
 
 
 def protocol_figure(ds: xr.Dataset):
@@ -244,10 +229,10 @@ def run_protocol_file(path: str | Path, out: str | Path, echo=print) -> xr.Datas
     out, stem = Path(out), Path(path).stem
     echo(f"wrote {write_dataset(ds, out / f'{stem}.nc')}")
     echo(f"wrote {save_figure(protocol_figure(ds), out / stem)}")
-    if "history" in ds.dims:
-        echo(p.crossover_table(ds))
     if "engine" in ds.dims:
         from .network_protocols import network_table
 
         echo(network_table(ds))
+    elif "history" in ds.dims:
+        echo(p.crossover_table(ds))
     return ds

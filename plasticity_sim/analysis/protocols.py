@@ -229,6 +229,22 @@ def pairing(synapse: Synapse, post_rates, *, pre_rate=PAIRING_PRE_RATE,
     return ds
 
 
+def with_every_state(parts: list) -> list:
+    """A rule's state variable (BCM's theta at the induction) is its own: the rules without
+    it get NaN, so that every rule's Dataset has the same variables."""
+    names = {n for part in parts for n in part.data_vars}
+    out = []
+    for part in parts:
+        missing = {}
+        for name in names - set(part.data_vars):
+            like = next(q[name] for q in parts if name in q)
+            dims = [d for d in like.dims if d in part.dims]
+            missing[name] = xr.full_like(like.isel({d: 0 for d in like.dims if d not in dims}),
+                                         float("nan"))
+        out.append(part.assign(missing) if missing else part)
+    return out
+
+
 def crossover(f: np.ndarray, dw: np.ndarray) -> float:
     """The first frequency where dw turns from negative to >= 0, interpolated in log f."""
     for i in range(len(f) - 1):

@@ -65,7 +65,7 @@ class Brian2Model:
 
     def __init__(self, model: Model, grammar, inputs: np.ndarray, targets: np.ndarray,
                  positive: np.ndarray | None = None, context: np.ndarray | None = None,
-                 learn: np.ndarray | None = None):
+                 learn: np.ndarray | None = None, plastic: bool = True):
         model = model.at(grammar)  # the rule's default learning rate for this depth
         self.model, self.grammar, self.rule = model, grammar, model.rule
         self.arch = model.architecture(grammar)
@@ -95,7 +95,9 @@ class Brian2Model:
                           "pos": b2.TimedArray(positive, dt=self.duration),
                           "lrn": b2.TimedArray(np.ones(len(inputs)) if learn is None
                                                else np.asarray(learn, dtype=float), dt=self.duration),
-                          "tau": self.neuron.tau * b2.ms}
+                          "tau": self.neuron.tau * b2.ms,
+                          # 0: the synapses keep their weights, states follow their equations
+                          "plastic": 1.0 if plastic else 0.0}
         self._order = SCHEDULE["signals"]
         self.plans: dict[str, _SynapsePlan] = {}
         self.eq_reductions: dict[int, dict] = {}
@@ -398,7 +400,8 @@ class Brian2Model:
                 expr = brian_expression(p.update, self.act, self._constants(self.plans[key].proj))
                 if p.rate == "direct":
                     self.synapses[key].run_regularly(
-                        f"{p.plastic_variable} += learning_post * ({expr})", dt=self.duration,
+                        f"{p.plastic_variable} += learning_post * plastic * ({expr})",
+                        dt=self.duration,
                         when="start", order=SCHEDULE["learn"])
                 else:
                     self._sgd(self.synapses[key], p.plastic_variable, expr, train.lr)
@@ -432,7 +435,7 @@ class Brian2Model:
         code = [f"_g = {expr} - {float(train.weight_decay)!r} * {var}",
                 f"mom = learning_post * ({float(train.momentum)!r} * mom + _g) + "
                 "(1 - learning_post) * mom",
-                f"{var} += learning_post * {float(lr)!r} * mom"]
+                f"{var} += learning_post * plastic * {float(lr)!r} * mom"]
         syn.run_regularly("\n".join(code), dt=self.duration, when="start", order=SCHEDULE["learn"])
 
     def _latch(self):

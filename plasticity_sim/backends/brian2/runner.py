@@ -67,13 +67,17 @@ def stream_arrays(stream: Stream, whiten: bool = False):
 
 def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None = None,
                states: dict | None = None, target: str = "cython", chunk: int | None = None,
-               monitor=None, seed: int = 0) -> Brian2Run:
+               monitor=None, seed: int = 0, plastic: bool = True) -> Brian2Run:
     """Run ``stream`` through the Brian2 network of ``model`` and record rates and synaptic
     variables per presentation. It starts from the network seed ``seed``'s draw
     (:func:`~plasticity_sim.rules.plan.draw_initial_state`: the numbers the torch engine's
     member of that seed starts from in float64; float32 rounds them), with the variables of
     ``init`` and ``states`` (names -> arrays of one network; synaptic or state variables,
     either dict) set instead where given.
+
+    ``plastic=False``: the synapses keep their weights (every lr-scaled and direct update
+    off) while eligibility traces and state variables follow their equations (a rate history
+    that moves a rule's state, not its weights).
 
     ``monitor``: a :class:`~plasticity_sim.analysis.StateMonitor` (variables, populations,
     every N presentations), recorded as the torch engine records it at batch 1: the values of
@@ -97,11 +101,11 @@ def run_brian2(model: Model, grammar: Grammar, stream: Stream, init: dict | None
             raise ParameterError("monitor", "a StateMonitor runs on the runtime targets (numpy, "
                                  "cython); the cpp_standalone binary records rates and synapses")
         return _run_standalone(model, grammar, inputs, targets, positive, context, init, states,
-                               chunk or len(inputs))
+                               chunk or len(inputs), plastic)
     b2.set_device("runtime")
     b2.prefs.codegen.target = target
     b2.start_scope()
-    net = Brian2Model(model, grammar, inputs, targets, positive, context)
+    net = Brian2Model(model, grammar, inputs, targets, positive, context, plastic=plastic)
     net.set_synapses(init)
     if states:
         net.set_states(states)
@@ -182,7 +186,7 @@ def _collect(net: Brian2Model, monitors: dict, init: dict, target: str) -> Brian
 
 
 def _run_standalone(model, grammar, inputs, targets, positive, context, init, states,
-                    chunk) -> Brian2Run:
+                    chunk, plastic=True) -> Brian2Run:
     """One compiled binary; chunks of ``chunk`` presentations, the state carried between them."""
     n = len(inputs)
     n_chunks = -(-n // chunk)
@@ -197,7 +201,8 @@ def _run_standalone(model, grammar, inputs, targets, positive, context, init, st
         b2.device.reinit()
         b2.set_device("cpp_standalone", directory=directory, build_on_run=False)
         net = Brian2Model(model, grammar, inputs[:chunk], targets[:chunk], positive[:chunk],
-                          None if context is None else context[:chunk], learn[:chunk])
+                          None if context is None else context[:chunk], learn[:chunk],
+                          plastic=plastic)
         monitors = _monitors(net, init)
         net.net.add(*monitors.values())
         net.net.run((chunk + 1) * net.duration, namespace={})
