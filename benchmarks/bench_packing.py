@@ -14,6 +14,10 @@ time the linear probes of every layer take (they are fitted at the end of every 
 the memory estimate of :mod:`plasticity_sim.sizing` next to the measured peak.
 
     python benchmarks/bench_packing.py [--rule dfa] [--P 2048] [--epochs 20] [--threads 1]
+
+Online learning (one presentation per update, plain SGD) packs the same way:
+
+    python benchmarks/bench_packing.py --batch-size 1 --momentum 0 --lr-scale 0.03 --P 512
 """
 
 from __future__ import annotations
@@ -60,11 +64,18 @@ def main():
     parser.add_argument("--P", type=int, default=2048)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: the rule's (32); 1 is online learning")
+    parser.add_argument("--momentum", type=float, default=None, help="default: the rule's")
+    parser.add_argument("--lr-scale", type=float, default=1.0,
+                        help="every rate of the search times this (online: about 1/32)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     grammar = Grammar(v=4, n_classes=4, m=4, s=2, L=3)
-    model = Model.for_rule(args.rule, epochs=args.epochs).at(grammar)
-    rates = [model.training.lr * f for f in FACTORS]
+    changes = {k: v for k, v in (("batch_size", args.batch_size), ("momentum", args.momentum))
+               if v is not None}
+    model = Model.for_rule(args.rule, epochs=args.epochs, **changes).at(grammar)
+    rates = [model.training.lr * args.lr_scale * f for f in FACTORS]
     run(model, grammar, 64, SEEDS, rates[2])  # warm-up: code generation, allocator
 
     arms = {}
@@ -83,7 +94,8 @@ def main():
     shown = sum(int(ds.epochs_trained.sum()) for ds in cells) * args.P
     base = None
     print(f"{args.rule}, L = 3, P = {args.P}, {len(FACTORS)} rates x {len(SEEDS)} seeds, epoch cap "
-          f"{args.epochs}, {args.threads} thread(s); epochs per member: "
+          f"{args.epochs}, batch {model.training.batch_size}, momentum {model.training.momentum}, "
+          f"{args.threads} thread(s); epochs per member: "
           f"{[ds.epochs_trained.values.tolist() for ds in cells]}")
     print(f"{'':58s} {'seconds':>8s} {'pres/s':>9s} {'ratio':>6s}")
     for name, (_, seconds) in arms.items():

@@ -248,11 +248,16 @@ class Pairing:
             return fixation_stream(grammar, n_trees, k, self.T, epochs, seed, seed, fresh=False)
         return epoch_stream(grammar, n_trees, epochs, seed, seed)
 
+    @property
+    def stream_kind(self) -> str:
+        """The kind of stream this pairing takes (siblings pair positions of one input)."""
+        return {None: "epochs", "siblings": "epochs"}.get(self.scheme, self.scheme)
+
     def rate_stream(self, grammar: Grammar, inputs, labels=None, saccade=None) -> Stream:
         """A stream of the input rates ``inputs`` (presentations, positions, v) that fits this
         pairing (:func:`~plasticity_sim.rhm.streams.rate_stream`: views pair a presentation
         with itself, fixations with the one before)."""
-        kind = {None: "epochs", "siblings": "epochs"}.get(self.scheme, self.scheme)
+        kind = self.stream_kind
         k = self.level(grammar) if kind != "epochs" else None
         return rate_stream(grammar, inputs, kind=kind, labels=labels, saccade=saccade, k=k,
                            T=self.T if kind == "fixations" else None)
@@ -263,7 +268,7 @@ class Pairing:
         if not isinstance(stream, Stream):
             raise ParameterError("stream", f"must be a Stream (plasticity_sim.rhm); got "
                                  f"{type(stream).__name__}")
-        kind = {None: "epochs", "siblings": "epochs"}.get(self.scheme, self.scheme)
+        kind = self.stream_kind
         if stream.kind != kind:
             raise ParameterError("stream", f"the model's pairs = {self.scheme!r} takes a {kind!r} "
                                  f"stream; got a {stream.kind!r} stream")

@@ -24,15 +24,18 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import ParameterError, require_int
 from ..provenance import global_attrs
 from ..rules.rule import Rule
-from .protocols import PULSES, Synapse, crossover, si
+from .protocols import (PULSES, Synapse, check_pulses, crossover, frequencies_in_hz,
+                        history_coords, si)
 
 #: the network's grammar: two positions of two channels, two classes
 GRAMMAR = dict(v=2, n_classes=2, m=2, s=2, L=1, seed=0)
 TESTED = (0, 0)  # (position, channel) of the tested pathway
 ENGINES = ("torch", "brian2")
+SYNAPSE_SETTINGS = ("rate_unit", "tau_w", "tau_state", "w0")
+NETWORK_SETTINGS = ("width", "label", "seed", "pairs", "brian2_target")
 
 
 def engine_named(name: str, brian2_target: str = "numpy"):
@@ -50,15 +53,14 @@ def engine_named(name: str, brian2_target: str = "numpy"):
 
 def network_model(rule: Rule, *, width: int, activation: str, pairs: str | None, lr: float):
     """The rule's network for a protocol: fc, one hidden layer, no biases (a cell is driven by
-    its inputs only, as on one synapse), plain SGD at ``lr`` everywhere (the readout too)."""
+    its inputs only, as on one synapse), plain SGD at ``lr`` everywhere (the readout too);
+    a rule that learns from pairs gets ``pairs`` (default fixations), any other rule none."""
     from ..model import Model
 
     settings = dict(arch="fc", width=width, depth=1, bias=False, lr=lr, readout_lr=lr,
                     momentum=0.0, weight_decay=0.0, optimizer="sgd", batch_size=1, activation=activation)
-    if rule.needs_pairs:
+    if rule.needs_pairs:  # ``pairs`` is for the rules that learn from pairs
         settings["pairs"] = pairs or "fixations"
-    elif pairs:
-        raise ParameterError("pairs", f"rule {rule.name!r} uses no pairs; drop pairs = {pairs!r}")
     return Model.for_rule(rule, **settings)
 
 
@@ -77,19 +79,22 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
     tested position, weight 1 onto every hidden unit) drives the cells at ``history_rate``
     while the tested pathway is silent and the synapses are frozen (``plastic=False``), so
     that the history moves the rule's state variables (BCM's threshold), not its weights;
-    each induction starts from the state the history leaves."""
+    each induction starts from the state the history leaves (its state variables and
+    eligibility traces).
+
+    Only a rule parameter named ``eps`` is set from ``tau_state``; a rule's other time
+    constants (reward_hebb's ``tau_e``, ``tau_r``) are counted in presentations, whose
+    physical length dt depends on the run (duration / steps)."""
     from ..rhm import Grammar
     from ..rules.plan import NetworkPlan, draw_initial_state
 
-    f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
-    if f.ndim != 1 or not (f > 0).all() or (np.diff(f) <= 0).any():
-        raise ParameterError("frequencies", f"must be increasing and > 0 Hz; got {f.tolist()}")
-    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
-        raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
+    f = frequencies_in_hz(frequencies)
+    check_pulses(pulses)
     syn = Synapse.make(rule, activation=activation, one_synapse=False, **synapse)
     run_on = engine_named(engine, brian2_target)
     grammar = Grammar(**GRAMMAR)
-    if not 0 <= label < grammar.n_classes:
+    label = require_int("label", label, minimum=0)
+    if label >= grammar.n_classes:
         raise ParameterError("label", f"must lie in [0, {grammar.n_classes}); got {label!r}")
     h_rate = float(si(history_rate, "frequency", "history_rate"))
     h_time = float(si(history_duration, "time", "history_duration"))
@@ -117,7 +122,8 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
         history = run_on.run(h_model, grammar, shown(h_model, h_steps, TESTED[1] + 1,
                                                      syn.drive_for(h_rate)),
                              seed=seed, init=start, plastic=False)
-        start.update({name: history.final[name] for name in plan.states})
+        # what the history moved: state variables and eligibility traces (the weights stay)
+        start.update({name: history.final[name] for name in _followed(plan)})
     durations = pulses / f
     steps = syn.steps(durations.max())  # the one-synapse protocol's steps
     dw = np.zeros((len(f), width))
@@ -156,6 +162,11 @@ def network_frequency_response(rule: Rule, frequencies, *, pulses: int = PULSES,
     return ds
 
 
+def _followed(plan) -> list:
+    """The variables a frozen run still moves: state variables and synaptic traces."""
+    return [*plan.states, *(name for name, var in plan.synapses.items() if var.change == "state")]
+
+
 def _tested_column(grammar) -> int:
     """The tested pathway's input index in the position-major layout of ``s0_w``."""
     return TESTED[0] * grammar.v + TESTED[1]
@@ -183,12 +194,21 @@ def network_protocol(rules: list[Rule], frequencies, *, engines=ENGINES, pulses:
         raise ParameterError("engines", f"must be some of {', '.join(ENGINES)}; got {engines}")
     if histories is not None and not histories:
         raise ParameterError("histories", "give at least one history (name -> rate), or none")
-    synapse = {k: settings.pop(k) for k in ("rate_unit", "tau_w", "tau_state", "w0")
-               if k in settings}
+    h_time = float(si(history_duration, "time", "history_duration"))
+    if bool(histories) != (h_time > 0):
+        raise ParameterError("history_duration", "give histories and a history_duration > 0 "
+                             f"together, or neither; got {history_duration!r} with histories "
+                             f"{histories!r}")
+    unknown = set(settings) - set(SYNAPSE_SETTINGS) - set(NETWORK_SETTINGS)
+    if unknown:
+        raise ParameterError("settings", f"unknown {sorted(unknown)}; allowed: "
+                             f"{', '.join(SYNAPSE_SETTINGS + NETWORK_SETTINGS)}")
+    synapse = {k: settings.pop(k) for k in SYNAPSE_SETTINGS if k in settings}
     _check_engines(rules, engines, activation, settings)
-    f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
+    f = frequencies_in_hz(frequencies)
+    check_pulses(pulses)
     cases = dict(histories) if histories else {None: 0.0}
-    timing = dict(history_duration=history_duration if histories else 0.0)
+    timing = dict(history_duration=h_time)
     alone, no_slice = [], {}  # the one-synapse curves first: they are quick
     for rule in rules:
         try:
@@ -212,11 +232,7 @@ def network_protocol(rules: list[Rule], frequencies, *, engines=ENGINES, pulses:
     ds = _along("rule", with_every_state(per_rule), [rule.name for rule in rules])
     ds["one_synapse"] = xr.concat(alone, dim="rule").assign_coords(rule=ds.rule)
     if histories:
-        rates = [float(si(rate, "frequency", "histories")) for rate in cases.values()]
-        ds = ds.assign_coords(history=("history", list(cases), {"long_name": "rate history"}),
-                              history_rate=("history", rates, {
-                                  "long_name": "the cells' rate during the history",
-                                  "units": "Hz"}))
+        ds = ds.assign_coords(history_coords(cases))
         ds["one_synapse"] = ds.one_synapse.assign_coords(history=ds.history)
     else:
         ds["one_synapse"] = ds.one_synapse.squeeze("history", drop=True)

@@ -40,6 +40,7 @@ from ..errors import ParameterError
 from ..io import read_toml
 from ..provenance import global_attrs
 from . import protocols as p
+from .network_protocols import NETWORK_SETTINGS
 
 KINDS = ("frequency_response", "rate_history", "pairing", "neuromodulator_timing",
          "network_frequency_response")
@@ -56,7 +57,7 @@ STIMULUS = {
                                    "histories": "frequency", "history_duration": "time"},
 }
 #: the settings of a network protocol's [network] table (plain values)
-NETWORK = ("engines", "width", "label", "seed", "pairs", "brian2_target")
+NETWORK = ("engines", *NETWORK_SETTINGS)
 SYNAPSE = {"rate_unit": "frequency", "tau_w": "time", "tau_state": "time", "w0": None}
 #: the synapse settings each kind takes (the timing protocol's state steps per presentation)
 SYNAPSE_OF = {**{kind: SYNAPSE for kind in KINDS},
@@ -161,6 +162,8 @@ def run_protocol(spec: ProtocolFile) -> xr.Dataset:
         from .network_protocols import network_protocol
 
         stim.setdefault("frequencies", p.FREQUENCIES)
+        if "histories" in stim:  # as the one-synapse rate_history kind
+            stim.setdefault("history_duration", p.HISTORY_DURATION)
         ds = network_protocol(rules, activation=spec.activation, **spec.synapse, **spec.network,
                               **stim)
         ds.attrs = global_attrs(spec.title, {

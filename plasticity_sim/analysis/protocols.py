@@ -148,10 +148,8 @@ def frequency_response(synapse: Synapse, frequencies, *, pulses: int = PULSES,
     cell firing at ``history_rate`` for ``history_duration``, driven by its other inputs
     while the tested pathway is silent (so the history moves the rule's state, e.g. BCM's
     threshold, and not the tested weight)."""
-    f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
-    if f.ndim != 1 or not (f > 0).all() or (np.diff(f) <= 0).any():
-        raise ParameterError("frequencies", f"must be increasing and > 0 Hz; got {f.tolist()}")
-    _check_pulses(pulses)
+    f = frequencies_in_hz(frequencies)
+    check_pulses(pulses)
     h_rate = float(si(history_rate, "frequency", "history_rate"))
     h_time = float(si(history_duration, "time", "history_duration"))
     state = synapse.initial_state()
@@ -191,11 +189,7 @@ def history_protocol(synapse: Synapse, frequencies, histories: dict, *, history_
     parts = [frequency_response(synapse, frequencies, pulses=pulses, history_rate=rate,
                                 history_duration=history_duration) for rate in histories.values()]
     ds = xr.concat(parts, dim="history", combine_attrs="override")
-    rates = [float(si(rate, "frequency", "histories")) for rate in histories.values()]
-    ds = ds.assign_coords(
-        history=("history", list(histories), {"long_name": "rate history"}),
-        history_rate=("history", rates, {"long_name": "the cell's rate during the history",
-                                         "units": "Hz"}))
+    ds = ds.assign_coords(history_coords(histories))
     ds.attrs["title"] = f"{synapse.rule.name}: frequency response after rate histories"
     return ds
 
@@ -213,7 +207,7 @@ def pairing(synapse: Synapse, post_rates, *, pre_rate=PAIRING_PRE_RATE,
     rate = float(si(pre_rate, "frequency", "pre_rate"))
     if not rate > 0:
         raise ParameterError("pre_rate", f"must be > 0 Hz; got {pre_rate!r}")
-    _check_pulses(pulses)
+    check_pulses(pulses)
     drive = np.array([synapse.drive_for(r) for r in post])
     dw, _ = synapse.run(synapse.w0, synapse.initial_state(), rate, pulses / rate,
                         other_drive=drive)
@@ -259,7 +253,23 @@ def _zero_in_log_f(f: np.ndarray, dw: np.ndarray, i: int) -> float:
     return float(np.exp(np.log(f[i]) + t * (np.log(f[i + 1]) - np.log(f[i]))))
 
 
-def _check_pulses(pulses) -> None:
+def history_coords(histories: dict) -> dict:
+    """The ``history`` coordinates of rate histories (name -> the cell's rate)."""
+    rates = [float(si(rate, "frequency", "histories")) for rate in histories.values()]
+    return {"history": ("history", list(histories), {"long_name": "rate history"}),
+            "history_rate": ("history", rates, {"long_name": "the cell's rate during the "
+                                                "history", "units": "Hz"})}
+
+
+def frequencies_in_hz(frequencies) -> np.ndarray:
+    """Stimulation frequencies in Hz, checked: increasing and > 0."""
+    f = np.atleast_1d(si(frequencies, "frequency", "frequencies"))
+    if f.ndim != 1 or not (f > 0).all() or (np.diff(f) <= 0).any():
+        raise ParameterError("frequencies", f"must be increasing and > 0 Hz; got {f.tolist()}")
+    return f
+
+
+def check_pulses(pulses) -> None:
     if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
         raise ParameterError("pulses", f"must be an integer >= 1; got {pulses!r}")
 

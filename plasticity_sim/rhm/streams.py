@@ -120,7 +120,9 @@ class Stream:
         digests, the same presentations."""
         h = hashlib.sha1(f"{self.kind} {sorted(self.grammar.params.items())}".encode())
         arrays = [getattr(self, n) for n in PRESENTED] + [self.partner, self.pool.choices,
-                                                          self.pool.labels, self.inputs]
+                                                          self.pool.labels]
+        if self.inputs is not None:  # as equals() compares them: values, not their dtype
+            arrays.append(np.asarray(self.inputs, np.float64))
         for array in arrays:  # what equals() compares
             if array is not None:
                 h.update(np.ascontiguousarray(array).tobytes())
@@ -201,7 +203,8 @@ def rate_stream(grammar: Grammar, inputs, *, kind: str = "epochs", labels=None, 
     is taught. ``kind``: "epochs"; "views", each presentation paired with itself (the same
     stimulus seen again); "fixations", each presentation paired with the one before, a new
     stimulus (a negative pair) only where ``saccade`` is True (default: the first only).
-    ``k`` and ``T`` are the pairing's, for the engines' check that the stream fits it."""
+    ``k`` and ``T`` are the pairing's, for the engines' check that the stream fits it:
+    ``model.pairing.rate_stream(grammar, inputs)`` sets them, and the kind, from a model."""
     if kind not in KINDS:
         raise ParameterError("kind", f"must be one of {', '.join(KINDS)}; got {kind!r}")
     inputs = np.asarray(inputs, dtype=np.float64)
@@ -212,9 +215,12 @@ def rate_stream(grammar: Grammar, inputs, *, kind: str = "epochs", labels=None, 
     if not np.isfinite(inputs).all():
         raise ParameterError("inputs", "must be finite")
     n = len(inputs)
-    labels = np.zeros(n, np.int32) if labels is None else np.broadcast_to(labels, (n,))
-    if labels.min() < 0 or labels.max() >= grammar.n_classes:
-        raise ParameterError("labels", f"must lie in [0, n_classes={grammar.n_classes})")
+    given = np.zeros(n, np.int64) if labels is None else np.asarray(labels)
+    if given.ndim > 1 or given.size not in (1, n) or given.dtype.kind not in "iu" \
+            or given.min() < 0 or given.max() >= grammar.n_classes:
+        raise ParameterError("labels", f"must be one class, or one per presentation ({n}), "
+                             f"integers in [0, n_classes={grammar.n_classes}); got {labels!r}")
+    labels = np.broadcast_to(given, (n,))
     if saccade is None:
         saccade = np.arange(n) == 0 if kind == "fixations" else np.ones(n, bool)
     saccade = np.asarray(saccade, dtype=bool)

@@ -95,9 +95,10 @@ class Brian2Model:
                           "pos": b2.TimedArray(positive, dt=self.duration),
                           "lrn": b2.TimedArray(np.ones(len(inputs)) if learn is None
                                                else np.asarray(learn, dtype=float), dt=self.duration),
-                          "tau": self.neuron.tau * b2.ms,
-                          # 0: the synapses keep their weights, states follow their equations
-                          "plastic": 1.0 if plastic else 0.0}
+                          "tau": self.neuron.tau * b2.ms}
+        #: 0.0: the synapses keep their weights while states follow their equations (a
+        #: literal in the code, so that no rule variable can shadow it)
+        self.plastic = 1.0 if plastic else 0.0
         self._order = SCHEDULE["signals"]
         self.plans: dict[str, _SynapsePlan] = {}
         self.eq_reductions: dict[int, dict] = {}
@@ -400,7 +401,7 @@ class Brian2Model:
                 expr = brian_expression(p.update, self.act, self._constants(self.plans[key].proj))
                 if p.rate == "direct":
                     self.synapses[key].run_regularly(
-                        f"{p.plastic_variable} += learning_post * plastic * ({expr})",
+                        f"{p.plastic_variable} += learning_post * {self.plastic!r} * ({expr})",
                         dt=self.duration,
                         when="start", order=SCHEDULE["learn"])
                 else:
@@ -435,7 +436,7 @@ class Brian2Model:
         code = [f"_g = {expr} - {float(train.weight_decay)!r} * {var}",
                 f"mom = learning_post * ({float(train.momentum)!r} * mom + _g) + "
                 "(1 - learning_post) * mom",
-                f"{var} += learning_post * plastic * {float(lr)!r} * mom"]
+                f"{var} += learning_post * {self.plastic!r} * {float(lr)!r} * mom"]
         syn.run_regularly("\n".join(code), dt=self.duration, when="start", order=SCHEDULE["learn"])
 
     def _latch(self):
