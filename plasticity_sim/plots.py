@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -253,7 +254,7 @@ def accuracy_figure(part: xr.Dataset, threshold: float = 0.9):
            ylabel=f"test accuracy ({part.test_accuracy.attrs.get('evaluator', '?')})",
            xlabel="P / (n_c m^L)" if axis == "P_scale" else "training-set size P",
            )
-    ax.set_title(part.attrs.get("title", ""), fontsize=10)
+    ax.set_title(textwrap.fill(part.attrs.get("title", ""), 80), fontsize=10)  # fits the axes
     ax.legend(fontsize=8, ncol=2)
     return fig
 
