@@ -56,6 +56,7 @@ searches: $(STAMP)
 	$(SIM) sweep experiments/learning_rates_more.toml --out $(RESULTS)/learning_rates_more
 	$(SIM) sweep experiments/ssl_published_search.toml --out $(RESULTS)/ssl_published_search
 	$(SIM) sweep experiments/lpl_published_training.toml --out $(RESULTS)/lpl_published_training
+	$(SIM) sweep experiments/online_search.toml --out $(RESULTS)/online_search
 
 # The depth scan: the part that fits 2 cores (v = 4 with P <= 8192, and v = 8 at L = 2);
 # the rest runs unchanged with --scheduler
@@ -74,7 +75,8 @@ scaling-v8: $(STAMP)
 # Every committed result, in the order their choices allow (hours on 2 cores)
 experiments: searches
 	for e in sample_complexity masking sensitivity representation self_supervised_uniform \
-			self_supervised_published self_supervised_published_v8 self_supervised_published_L4; do \
+			self_supervised_published self_supervised_published_v8 self_supervised_published_L4 \
+			online; do \
 		$(SIM) sweep experiments/$$e.toml --out $(RESULTS)/$$e || exit 1; done
 	$(MAKE) scaling
 
