@@ -243,3 +243,20 @@ def test_the_committed_network_protocol_files_agree_across_engines(name):
     if "history" in ds.dims:  # BCM's crossover moves down after deprivation: 20 -> 1.8 Hz
         bcm = ds.crossover.sel(rule="bcm", engine="brian2")  # (read off the file's grid)
         assert 1.0 < float(bcm.sel(history="deprived")) < 2.0 < 15 < float(bcm.sel(history="normal"))
+
+
+@pytest.mark.slow
+def test_a_frozen_run_on_the_compiled_binary_equals_torch_in_chunks():
+    """plastic=False on cpp_standalone, run in chunks of 4 presentations: the weights stay,
+    the threshold follows as on torch."""
+    model = Model.for_rule("bcm", arch="fc", width=3, depth=1, bias=False, lr=0.01,
+                           momentum=0.0, batch_size=1)
+    inputs = np.random.default_rng(0).random((10, G.n_positions, G.v)) * 1.5
+    stream = model.pairing.rate_stream(G, inputs)
+    a = TorchEngine().run(model, G, stream, seed=2, plastic=False)
+    b = Brian2Engine(target="cpp_standalone", chunk=4).run(model, G, stream, seed=2,
+                                                            plastic=False)
+    for name in a.synapses:
+        assert (b.synapses[name] == b.synapses[name][0]).all(), name
+    np.testing.assert_allclose(b.states["p1_theta"], a.states["p1_theta"], rtol=1e-9)
+    assert np.abs(a.states["p1_theta"] - 1.0).max() > 0.01
