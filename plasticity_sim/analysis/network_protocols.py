@@ -28,7 +28,7 @@ from ..errors import ParameterError, require_int
 from ..provenance import global_attrs
 from ..rules.rule import Rule
 from .protocols import (PULSES, Synapse, check_pulses, crossover, frequencies_in_hz,
-                        history_coords, si)
+                        history_coords, rule_panels, si)
 
 #: the network's grammar: two positions of two channels, two classes
 GRAMMAR = dict(v=2, n_classes=2, m=2, s=2, L=1, seed=0)
@@ -280,17 +280,11 @@ def network_figure(ds: xr.Dataset):
     import matplotlib.pyplot as plt
 
     rules = list(ds.rule.values)
-    cols = min(4, len(rules))
-    rows = -(-len(rules) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
-    for ax in axes.flat[len(rules):]:
-        ax.axis("off")
+    fig, axes = rule_panels(len(rules))
     f = ds.frequency.values
-    histories = list(ds.history.values) if "history" in ds.dims else [None]
     colours = plt.get_cmap("tab10").colors
     for ax, rule in zip(axes.flat, rules):
-        for h, history in enumerate(histories):
-            part = ds.sel(rule=rule) if history is None else ds.sel(rule=rule, history=history)
+        for h, (history, part) in enumerate(_by_history(ds, rule)):
             name = "" if history is None else f"{history} ({float(part.history_rate):g} Hz), "
             colour = colours[h % len(colours)] if history is not None else "grey"
             ax.plot(f, 100 * part.one_synapse.values, color=colour, lw=2.5, alpha=0.35,
@@ -311,8 +305,18 @@ def network_figure(ds: xr.Dataset):
     axes[0][0].set_ylabel("weight change (% of before)")
     axes[0][0].legend(fontsize=5)
     fig.suptitle("Frequency response on the rule's network (both engines) and on one synapse"
-                 + (" after rate histories" if histories != [None] else ""), fontsize=10)
+                 + (" after rate histories" if "history" in ds.dims else ""), fontsize=10)
     return fig
+
+
+def _by_history(ds: xr.Dataset, rule):
+    """(history, the rule's part after it) for each history; (None, the rule's part)
+    without histories."""
+    if "history" not in ds.dims:
+        yield None, ds.sel(rule=rule)
+        return
+    for history in ds.history.values:
+        yield history, ds.sel(rule=rule, history=history)
 
 
 def network_table(ds: xr.Dataset) -> str:
@@ -322,14 +326,13 @@ def network_table(ds: xr.Dataset) -> str:
 
     f = ds.frequency.values
     engines = list(ds.engine.values)
-    histories = list(ds.history.values) if "history" in ds.dims else [None]
-    head = "| rule | " + ("history | " if histories != [None] else "")
+    histories = "history" in ds.dims
+    head = "| rule | " + ("history | " if histories else "")
     lines = [head + " | ".join(f"network ({e})" for e in engines) +
              " | one synapse | engines differ by |",
-             "|---|" + "---|" * (len(engines) + 2 + (histories != [None]))]
+             "|---|" + "---|" * (len(engines) + 2 + histories)]
     for rule in ds.rule.values:
-        for history in histories:
-            part = ds.sel(rule=rule) if history is None else ds.sel(rule=rule, history=history)
+        for history, part in _by_history(ds, rule):
             cells = [] if history is None else [f"{history} ({float(part.history_rate):g} Hz)"]
             cells += [response_shape(f, part.relative_change.sel(engine=e).values)
                       for e in engines]

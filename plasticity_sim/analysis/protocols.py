@@ -316,17 +316,23 @@ def protocols(rules: list[Rule], *, frequencies=FREQUENCIES, histories=None,
     return ds
 
 
+def rule_panels(count: int):
+    """A figure of ``count`` panels, four to a row (the unused ones hidden): (fig, axes)."""
+    import matplotlib.pyplot as plt
+
+    cols = min(4, count)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, axes
+
+
 def frequency_response_figure(ds: xr.Dataset):
     """Relative weight change against stimulation frequency, a panel per rule, a line per
     history, crossovers marked."""
-    import matplotlib.pyplot as plt
-
     rules = list(ds.rule.values) if "rule" in ds.dims else [None]
-    cols = min(4, len(rules))
-    rows = -(-len(rules) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
-    for ax in axes.flat[len(rules):]:
-        ax.axis("off")
+    fig, axes = rule_panels(len(rules))
     for ax, rule in zip(axes.flat, rules):
         part = ds.sel(rule=rule) if rule is not None else ds
         for history in part.history.values if "history" in part.dims else [None]:

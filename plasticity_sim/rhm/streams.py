@@ -31,8 +31,8 @@ from ..errors import ParameterError, require_int
 from ..provenance import global_attrs
 from ..seeding import generator
 from .dataset import grammar_from_attrs, grammar_to_dataset, samples_from_dataset, samples_to_dataset
-from .grammar import Grammar
 from .encoding import one_hot
+from .grammar import Grammar
 from .samples import Samples, redraw_below, sample
 
 KINDS = ("epochs", "views", "fixations")

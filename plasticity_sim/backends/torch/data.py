@@ -63,12 +63,10 @@ class TrainingData:
             self._draw_streams(P)
         pools = self.pools
         self._held_out(pools, n_test, n_val)
-        self.x, self.t, self.y = trainer.encode(pools)
-        if stream is not None and stream.inputs is not None:  # its own rates, not one-hot
-            own = torch.as_tensor(stream.encoded(np.arange(len(stream.pool)),
-                                                 trainer.model.training.whiten),
-                                  dtype=self.x.dtype, device=self.x.device)
-            self.x = own.expand(trainer.E, *own.shape).contiguous()
+        # a given stream encodes its own pool (its input rates, or the one-hot code)
+        shown = None if stream is None else \
+            [stream.encoded(np.arange(len(stream.pool)), trainer.model.training.whiten)] * trainer.E
+        self.x, self.t, self.y = trainer.encode(pools, shown)
         self.members = torch.arange(trainer.E, device=trainer.device)[:, None]
 
     def _draw_streams(self, P: int):

@@ -162,10 +162,14 @@ class Trainer:
         self._set_rates()
 
     # --- data ---------------------------------------------------------------------------------
-    def encode(self, samples: list[Samples]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Inputs (E,N,positions,v), one-hot targets (E,N,1,n_classes), labels (E,N)."""
+    def encode(self, samples: list[Samples], inputs: list | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inputs (E,N,positions,v), one-hot targets (E,N,1,n_classes), labels (E,N). The
+        inputs are the one-hot code of the samples' tokens, or ``inputs`` (each member's
+        (N, positions, v) rates) where given."""
         g, whiten = self.grammar, self.model.training.whiten
-        x = np.stack([one_hot(s.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
+        x = np.stack(inputs) if inputs is not None else \
+            np.stack([one_hot(s.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
                       for s in samples])
         labels = np.stack([s.labels for s in samples]).astype(np.int64)
         t = np.eye(g.n_classes)[labels][:, :, None, :]
