@@ -1,7 +1,9 @@
-"""A learning-rate search run three ways in this process, as ratios against the first.
+"""A learning-rate search (or a P sweep) run three ways in this process, as ratios against the first.
 
 The search: one rule, 5 learning-rate factors (0.1, 0.3, 1, 3, 10) x 3 seeds, L = 3,
-P = 2048, every member under the protocol's stopping rule (epoch cap ``--epochs``):
+P = 2048, every member under the protocol's stopping rule (epoch cap ``--epochs``). With
+several ``--P``, the cells are those P instead, 3 seeds each at the rule's rate (times
+``--lr-scale``): a sample-complexity sweep, whose pack steps members of different P together.
 
 1. baseline: the 5 cells one after another (3 seeds each), stopped members kept in the
    ensemble and frozen (how cells ran before members could leave);
@@ -18,6 +20,10 @@ the memory estimate of :mod:`plasticity_sim.sizing` next to the measured peak.
 Online learning (one presentation per update, plain SGD) packs the same way:
 
     python benchmarks/bench_packing.py --batch-size 1 --momentum 0 --lr-scale 0.03 --P 512
+
+A sweep over P packs too:
+
+    python benchmarks/bench_packing.py --P 256 512 1024 2048 4096
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ def run(model, grammar, P, seeds, lr, frozen=False, probes=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rule", default="dfa")
-    parser.add_argument("--P", type=int, default=2048)
+    parser.add_argument("--P", type=int, nargs="+", default=[2048],
+                        help="one P: a learning-rate search at it; several: a sweep over them")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=None,
@@ -75,45 +82,51 @@ def main():
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("momentum", args.momentum))
                if v is not None}
     model = Model.for_rule(args.rule, epochs=args.epochs, **changes).at(grammar)
-    rates = [model.training.lr * args.lr_scale * f for f in FACTORS]
-    run(model, grammar, 64, SEEDS, rates[2])  # warm-up: code generation, allocator
+    rate = model.training.lr * args.lr_scale
+    # the cells: (P, rate) of each, 3 seeds each
+    cells = [(args.P[0], rate * f) for f in FACTORS] if len(args.P) == 1 else \
+        [(P, rate) for P in args.P]
+    run(model, grammar, 64, SEEDS, rate)  # warm-up: code generation, allocator
 
     arms = {}
     for name, frozen in (("cells one by one, stopped members frozen (baseline)", True),
                          ("cells one by one, stopped members leave", False)):
-        results = [run(model, grammar, args.P, SEEDS, lr, frozen) for lr in rates]
+        results = [run(model, grammar, P, SEEDS, lr, frozen) for P, lr in cells]
         arms[name] = ([ds for ds, _ in results], sum(t for _, t in results))
-    packed, seconds = run(model, grammar, args.P, SEEDS * len(rates),
-                          [lr for lr in rates for _ in SEEDS])
-    arms["one packed ensemble of 15, stopped members leave"] = ([packed], seconds)
+    packed, seconds = run(model, grammar, [P for P, _ in cells for _ in SEEDS], SEEDS * len(cells),
+                          [lr for _, lr in cells for _ in SEEDS])
+    arms[f"one packed ensemble of {3 * len(cells)}, stopped members leave"] = ([packed], seconds)
 
     cells = arms["cells one by one, stopped members leave"][0]
-    same = all(np.array_equal(cells[i].val_accuracy.values, packed.val_accuracy.values[3 * i:3 * i + 3],
+    alone = arms["cells one by one, stopped members leave"][0]
+    same = all(np.array_equal(ds.val_accuracy.values, packed.val_accuracy.values[3 * i:3 * i + 3],
                               equal_nan=True)
-               for i in range(len(rates)))
-    shown = sum(int(ds.epochs_trained.sum()) for ds in cells) * args.P
+               for i, ds in enumerate(alone))
+    shown = sum(int(ds.epochs_trained.sum()) * P for ds, (P, _) in zip(alone, cells))
     base = None
-    print(f"{args.rule}, L = 3, P = {args.P}, {len(FACTORS)} rates x {len(SEEDS)} seeds, epoch cap "
+    what = f"P = {args.P[0]}, {len(FACTORS)} rates" if len(args.P) == 1 else f"P = {args.P}"
+    print(f"{args.rule}, L = 3, {what} x {len(SEEDS)} seeds, epoch cap "
           f"{args.epochs}, batch {model.training.batch_size}, momentum {model.training.momentum}, "
           f"{args.threads} thread(s); epochs per member: "
-          f"{[ds.epochs_trained.values.tolist() for ds in cells]}")
+          f"{[ds.epochs_trained.values.tolist() for ds in alone]}")
     print(f"{'':58s} {'seconds':>8s} {'pres/s':>9s} {'ratio':>6s}")
     for name, (_, seconds) in arms.items():
         base = base or seconds
         print(f"{name:58s} {seconds:8.1f} {shown / seconds:9.0f} {base / seconds:6.2f}")
     print(f"packed members equal the cells' own runs (validation accuracy, bit for bit): {same}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    estimate = BASE_BYTES + estimate_bytes(model, grammar, args.P, len(SEEDS) * len(rates),
+    estimate = BASE_BYTES + estimate_bytes(model, grammar, max(args.P), len(SEEDS) * len(cells),
                                            n_test=0, probes=False)
     print(f"memory of the packed run: estimated {estimate / 2**30:.2f} GiB (the process "
           f"included), peak resident size of this process {peak / 2**30:.2f} GiB")
 
+    P, lr = cells[len(cells) // 2]
     start = time.perf_counter()
-    run(model, grammar, args.P, SEEDS, rates[2], probes=True)
+    run(model, grammar, P, SEEDS, lr, probes=True)
     with_probes = time.perf_counter() - start
-    print(f"one cell (3 seeds) with its linear probes: {with_probes:.1f} s, of which the probes "
-          f"about {with_probes - arms['cells one by one, stopped members leave'][1] / len(rates):.1f} s "
-          "(every cell fits them at the end)")
+    _, trained = run(model, grammar, P, SEEDS, lr)
+    print(f"one cell (P = {P}, 3 seeds) with its linear probes: {with_probes:.1f} s, of which the "
+          f"probes about {with_probes - trained:.1f} s (every cell fits them at the end)")
 
 
 if __name__ == "__main__":

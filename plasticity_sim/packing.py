@@ -1,12 +1,19 @@
-"""Packing: the cells of a sweep that differ only in seeds and learning rate run as one ensemble.
+"""Packing: the cells of a sweep that differ only in seeds, learning rate and P run as one ensemble.
 
-Cells pack when they share the rule and every other setting of the model, the grammar, P
-and the run options: a learning-rate search (factors x seeds) or the cells of an ``lr``
-axis. Each member keeps its own data (its seed), its own learning rate and its own
-stopping state; a member that stops leaves the computation (``Trainer.drop``). The packed
-run is then cut back into one Dataset per cell, equal to the cell's run on its own: on
-CPU, bit for bit (``tests/test_packing.py``). Cells that differ in P do not pack: their
-epochs have different lengths, so the shorter would wait on the longer.
+Cells pack when they share the rule and every other setting of the model, the grammar and
+the run options: a learning-rate search (factors x seeds), the cells of an ``lr`` axis, or
+the cells of one rule at several P. Each member keeps its own data (its seed and P), its
+own learning rate and its own stopping state; a member that stops leaves the computation
+(``Trainer.drop``). Members of different P step together, each group of one P counting its
+own epochs (:mod:`plasticity_sim.backends.torch.clocks`), so a member is checked after its
+own epochs as on its own. The packed run is then cut back into one Dataset per cell, equal
+to the cell's run on its own: on CPU, bit for bit (``tests/test_packing.py``).
+
+Cells of different P pack only when every epoch is a whole number of batches (P a multiple
+of the batch size times the inputs per tree), the learning rate is constant (a schedule
+counts epochs, which members of different P do not share) and the grammar leaves room for
+the requested validation and test sets at every P; other cells pack only with cells of
+their own P.
 
 A pack holds at most ``max_members`` members (whole cells), and no more than a worker's
 share of the machine's memory holds by the estimate of :mod:`plasticity_sim.sizing`; when
@@ -38,6 +45,12 @@ class Pack:
         return [s for cell in self.cells for s in cell.run["seeds"]]
 
     @property
+    def P(self):
+        """Every member's P: one int when the cells share it, else a list of one per member."""
+        values = [cell.P for cell in self.cells for _ in cell.run["seeds"]]
+        return values[0] if len(set(values)) == 1 else values
+
+    @property
     def lr(self) -> list[float]:
         return [cell.model.training.lr for cell in self.cells for _ in cell.run["seeds"]]
 
@@ -52,12 +65,29 @@ class Pack:
 
 
 def pack_key(cell: Cell) -> str:
-    """What cells must share to pack: everything but their learning rate and seeds."""
+    """What cells must share to pack: everything but their learning rate and seeds, and P
+    where the cell's P can step with others (:func:`packs_across_P`)."""
     model = cell.model.to_dict()
     model["training"] = {k: v for k, v in model["training"].items() if k != "lr"}
     run = {k: v for k, v in cell.run.items() if k != "seeds"}
-    return json.dumps({"model": model, "grammar": cell.grammar.params, "P": cell.P, "run": run},
-                      sort_keys=True, default=str)
+    key = {"model": model, "grammar": cell.grammar.params, "run": run}
+    if not packs_across_P(cell):
+        key["P"] = cell.P
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def packs_across_P(cell: Cell) -> bool:
+    """Whether the cell can share an ensemble with cells of other P: its epochs are whole
+    batches, its learning rate constant, and its held-out sets are not cut short by P."""
+    from .backends.torch.data import held_out_sizes
+
+    model, grammar, run = cell.model.at(cell.grammar), cell.grammar, cell.run
+    training = model.training
+    per_batch = training.batch_size * model.pairing.inputs_per_tree(
+        grammar, model.architecture(grammar))
+    held_out = (run["n_val"], run["n_test"])
+    return (training.lr_schedule == "constant" and cell.P % per_batch == 0
+            and held_out_sizes(grammar.n_inputs, cell.P, *held_out) == held_out)
 
 
 def group_cells(cells) -> dict[str, list[Cell]]:
@@ -83,7 +113,7 @@ def pack_cells(cells, max_members=MAX_MEMBERS, workers: int = 1,
         for cell in group:
             grown = _members(current) + len(cell.run["seeds"])
             if current and (grown > cap or
-                            memory is not None and _bytes(cell, grown) > memory):
+                            memory is not None and _bytes([*current, cell], grown) > memory):
                 packs.append(current)
                 current = []
             current.append(cell)
@@ -103,9 +133,10 @@ def _members(cells) -> int:
     return sum(len(c.run["seeds"]) for c in cells)
 
 
-def _bytes(cell: Cell, members: int) -> int:
-    """Estimated memory of a run of ``members`` members of the cell's kind, the process's
-    own included."""
+def _bytes(cells, members: int) -> int:
+    """Estimated memory of a run of ``members`` members of the cells' kind (their pools
+    padded to the largest P), the process's own included."""
+    cell = max(cells, key=lambda c: c.P)
     run = cell.run
     return BASE_BYTES + estimate_bytes(cell.model, cell.grammar, cell.P, members,
                                        n_val=run["n_val"], n_test=run["n_test"],
@@ -114,23 +145,29 @@ def _bytes(cell: Cell, members: int) -> int:
 
 def split(ds: xr.Dataset, pack: Pack) -> list[xr.Dataset]:
     """The packed run's Dataset cut into one per cell, as the cell's own run would have
-    recorded it: its members, its epochs (up to its last member's stop), its checkpoints,
-    its settings in the attributes."""
+    recorded it: its members, its P, its epochs (up to its last member's stop), its
+    checkpoints, its settings in the attributes."""
     config = json.loads(ds.attrs["config"])
+    used = np.broadcast_to(np.atleast_1d(ds.attrs["P"]), (pack.members,))  # P each member used
     out, start = [], 0
     for cell in pack.cells:
         n = len(cell.run["seeds"])
         part = ds.isel(seed=slice(start, start + n))
+        P = int(used[start])
         start += n
         epochs = int(part["epochs_trained"].max())
         part = part.isel(epoch=slice(0, epochs))
-        for checkpoint, epoch_of in (("checkpoint", "checkpoint_epoch"),):
-            if checkpoint in part.dims:
-                part = part.isel({checkpoint: np.flatnonzero(part[epoch_of].values < epochs)})
+        if "checkpoint_epoch" in part and "seed" in part["checkpoint_epoch"].dims:
+            part["checkpoint_epoch"] = part["checkpoint_epoch"].isel(seed=0, drop=True)
+        if "checkpoint" in part.dims:
+            part = part.isel(checkpoint=np.flatnonzero(part["checkpoint_epoch"].values < epochs))
+        requested = dict(config.get("requested", {}))
+        if "P" in requested:
+            requested["P"] = cell.P
         own = dict(config, model=cell.model.to_dict(), seeds=list(cell.run["seeds"]),
-                   lr=[cell.model.training.lr] * n)
+                   lr=[cell.model.training.lr] * n, P=P, requested=requested)
         part.attrs = dict(ds.attrs, config=json.dumps(own, sort_keys=True, default=str),
-                          seeds=" ".join(map(str, cell.run["seeds"])),
+                          seeds=" ".join(map(str, cell.run["seeds"])), P=P,
                           packed_with=len(pack.cells), packed_members=pack.members)
         out.append(part)
     return out

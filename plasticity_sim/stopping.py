@@ -39,25 +39,30 @@ class Stopping:
     def running(self) -> np.ndarray:
         return self.stopped_by == RUNNING
 
-    def divergence(self, losses: np.ndarray) -> np.ndarray:
+    def divergence(self, losses: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
         """The first presentation (E,) of an epoch at which a running member's loss is NaN or
         inf, or, when the epoch's mean exceeds the bound, the first above the bound; -1
-        where the member did not diverge. ``losses`` is (E, presentations)."""
+        where the member did not diverge. ``losses`` is (E, presentations); ``members``
+        (E,) bool the members whose epoch this is (default all)."""
         finite = np.isfinite(losses)
         with np.errstate(invalid="ignore", over="ignore"):
             too_high = np.where(finite, losses, 0).mean(1) > self.bound
             above = losses > self.bound[:, None]
         bad = ~finite | (too_high[:, None] & above)
         first = np.where(bad.any(1), bad.argmax(1), -1)
-        return np.where(self.running, first, -1)
+        return np.where(self._checked(members), first, -1)
+
+    def _checked(self, members) -> np.ndarray:
+        return self.running if members is None else self.running & np.asarray(members, dtype=bool)
 
     def after_epoch(self, epoch: int, train_loss: np.ndarray, val_accuracy: np.ndarray,
-                    diverged: np.ndarray) -> np.ndarray:
-        """Record one epoch of the running members; returns the members (bool, E) that stop
-        now. ``train_loss`` and ``val_accuracy`` are the epoch's mean training loss and the
-        validation accuracy after it (NaN without a validation set: no plateau then)."""
+                    diverged: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        """Record epoch ``epoch`` of the running members (of ``members``, (E,) bool, when
+        members of different P count their own epochs); returns the members (bool, E) that
+        stop now. ``train_loss`` and ``val_accuracy`` are the epoch's mean training loss and
+        the validation accuracy after it (NaN without a validation set: no plateau then)."""
         t = self.training
-        running = self.running
+        running = self._checked(members)
         self.epochs[running] += 1
         stop = np.zeros_like(running)
         for reason, hit in (

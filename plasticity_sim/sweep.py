@@ -108,13 +108,13 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
     from .backends.torch.train import train
     from .runs import make_monitors
 
-    cell = pack.cells[0]  # the cells of a pack differ only in seeds and learning rate
+    cell = pack.cells[0]  # the cells of a pack differ only in seeds, learning rate and P
     if cell.run["device"] == "cpu":
         torch.set_num_threads(1)  # one process per core: no oversubscription
     run = cell.run
     monitors = make_monitors(alignment_every=run["alignment_every"])
     lr = pack.lr if len(pack.cells) > 1 else None
-    rec = train(cell.model, cell.grammar, cell.P, pack.seeds, n_test=run["n_test"],
+    rec = train(cell.model, cell.grammar, pack.P, pack.seeds, n_test=run["n_test"],
                 n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
                 sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],

@@ -11,6 +11,7 @@ import xarray as xr
 
 from plasticity_sim.analysis import AlignmentMonitor
 from plasticity_sim.backends.torch.train import train
+from plasticity_sim.errors import ParameterError
 from plasticity_sim.experiment import build_experiment
 from plasticity_sim.model import Model
 from plasticity_sim.packing import pack_cells
@@ -31,19 +32,44 @@ def grid(**changes):
     return build_experiment(spec)
 
 
-def test_cells_pack_when_only_their_seeds_and_rates_differ():
+def test_cells_pack_when_only_their_seeds_rates_and_P_differ():
     exp = grid()
     packs = pack_cells(exp.cells)
-    assert len(packs) == 4  # (rule, P): three learning rates each
+    assert len(packs) == 2  # one per rule: three learning rates at two P each
     for pack in packs:
-        assert len({(c.axes["rule"], c.P) for c in pack.cells}) == 1
-        assert sorted(c.axes["lr_factor"] for c in pack.cells) == [0.3, 1, 3]
-        assert pack.seeds == [0, 1] * 3
+        assert len({c.axes["rule"] for c in pack.cells}) == 1
+        assert sorted((c.P, c.axes["lr_factor"]) for c in pack.cells) == \
+            [(P, f) for P in (32, 64) for f in (0.3, 1, 3)]
+        assert pack.seeds == [0, 1] * 6
         assert pack.lr == [c.model.training.lr for c in pack.cells for _ in (0, 1)]
-    assert sorted(len(p.cells) for p in pack_cells(exp.cells, max_members=4)) == [1] * 4 + [2] * 4
+        assert pack.P == [c.P for c in pack.cells for _ in (0, 1)]
+    assert sorted(len(p.cells) for p in pack_cells(exp.cells, max_members=4)) == [2] * 6
     # more workers than packs: the largest are split until each worker has one
     assert len(pack_cells(exp.cells, workers=8)) == 8
     assert len(pack_cells(exp.cells, workers=100)) == len(exp.cells)
+
+
+@pytest.mark.parametrize("changes, alone", [
+    ({"P": [32, 48, 64]}, "48 is not a whole number of batches of 32"),
+    ({"P": [32, 64], "lr_schedule": ["warmup_cosine"], "warmup_epochs": [1]},
+     "a schedule counts epochs"),
+])
+def test_cells_of_several_P_pack_only_on_whole_batches_and_a_constant_rate(changes, alone):
+    exp = grid(grid={"rule": ["dfa"], "lr_factor": [1], "width": [8], **changes})
+    Ps = [sorted(c.P for c in pack.cells) for pack in pack_cells(exp.cells)]
+    if "lr_schedule" in changes:
+        assert Ps == [[32], [64]], alone
+    else:
+        assert sorted(Ps) == [[32, 64], [48]], alone
+
+
+def test_cells_of_several_P_pack_only_where_the_held_out_sets_do_not_depend_on_P():
+    # L = 2: 256 inputs; P = 128 leaves 128, which cuts n_test = 100 to 64 after n_val = 64
+    small = {"v": 4, "n_classes": 4, "m": 4, "s": 2, "L": 2}
+    exp = grid(grammar=small, grid={"rule": ["dfa"], "P": [32, 64, 128], "width": [8]},
+               run={"seeds": [0], "n_val": 64, "n_test": 100, "epochs": 2})
+    assert sorted(sorted(c.P for c in p.cells) for p in pack_cells(exp.cells)) == \
+        [[32, 64], [128]]
 
 
 class NoFollower:
@@ -84,25 +110,26 @@ def identical(a: xr.Dataset, b: xr.Dataset) -> list[str]:
                                   equal_nan=a[name].dtype.kind in "fc")]
 
 
-@pytest.mark.parametrize("rule, pairs", [("dfa", None), ("clapp", "fixations"),
-                                         ("vicreg_local", "views")])
-def test_members_that_stop_leave_the_computation_and_change_nothing(rule, pairs):
+@pytest.mark.parametrize("rule, pairs, P", [("dfa", None, 96), ("clapp", "fixations", 96),
+                                            ("vicreg_local", "views", [64, 128, 64])])
+def test_members_that_stop_leave_the_computation_and_change_nothing(rule, pairs, P):
     model = Model.for_rule(rule, width=16, epochs=30, patience=3,
                            **({"pairs": pairs} if pairs else {})).at(G)
     rates = [0.3 * model.training.lr, model.training.lr, 10 * model.training.lr]
     options = dict(n_test=100, n_val=100, quiet=True, lr=rates, on_divergence="mask",
                    sensitivity_samples=50)
     counter = LiveCounter()
-    left = train(model, G, 96, [3, 4, 5], monitors=[counter], **options).to_dataset()
-    stayed = train(model, G, 96, [3, 4, 5], monitors=[NoFollower()], **options).to_dataset()
-    assert len(set(left.epochs_trained.values)) > 1  # members stopped at different epochs
-    assert counter.live[0] == 3 and counter.live[-1] < 3  # and left as they stopped
+    left = train(model, G, P, [3, 4, 5], monitors=[counter], **options).to_dataset()
+    stayed = train(model, G, P, [3, 4, 5], monitors=[NoFollower()], **options).to_dataset()
+    # members stopped at different steps, and left as they stopped
+    assert counter.live[0] == 3 and counter.live[-1] < 3
     assert identical(left.drop_attrs(), stayed.drop_attrs()) == []
 
 
-def test_a_packed_sweep_writes_the_same_cells_as_separate_runs(tmp_path):
+@pytest.mark.parametrize("P", [[96], [64, 128]])
+def test_a_packed_sweep_writes_the_same_cells_as_separate_runs(tmp_path, P):
     spec = {"title": "packing", "grammar": GRAMMAR,
-            "grid": {"rule": ["dfa", "clapp_views"], "lr_factor": [0.3, 3], "P": [96]},
+            "grid": {"rule": ["dfa", "clapp_views"], "lr_factor": [0.3, 3], "P": P},
             "run": {"seeds": [0, 1], "n_val": 100, "n_test": 100, "epochs": 12,
                     "alignment_every": 3, "sensitivity_samples": 30},
             "models": {"dfa": {"rule": "dfa", "width": 8, "patience": 2},
@@ -116,9 +143,53 @@ def test_a_packed_sweep_writes_the_same_cells_as_separate_runs(tmp_path):
     for cell in exp.cells:
         a = xr.load_dataset(tmp_path / "packed" / "cells" / f"{cell.key}.nc")
         b = xr.load_dataset(tmp_path / "alone" / "cells" / f"{cell.key}.nc")
-        assert a.attrs["packed_with"] == 2 and "packed_with" not in b.attrs
+        assert a.attrs["packed_with"] == 2 * len(P) and "packed_with" not in b.attrs
         assert a.attrs["config"] == b.attrs["config"] and a.attrs["seeds"] == b.attrs["seeds"]
         assert identical(a, b) == []
+
+
+@pytest.mark.parametrize("rule, pairs", [("dfa", None), ("clapp", "fixations"),
+                                         ("clapp", "views")])
+def test_members_of_different_P_each_equal_their_run_alone(rule, pairs):
+    model = Model.for_rule(rule, width=16, epochs=30, patience=3, batch_size=16,
+                           **({"pairs": pairs} if pairs else {})).at(G)
+    options = dict(n_test=100, n_val=100, quiet=True, on_divergence="mask",
+                   sensitivity_samples=30)
+    Ps, seeds = [128, 64, 128], [3, 4, 5]
+    packed = train(model, G, Ps, seeds, monitors=[AlignmentMonitor(5)], **options).to_dataset()
+    assert np.asarray(packed.attrs["P"]).tolist() == Ps
+    assert packed["checkpoint_epoch"].dims == ("seed", "checkpoint")
+    for P in (64, 128):
+        mine = [s for s, p in zip(seeds, Ps) if p == P]
+        alone = train(model, G, P, mine, monitors=[AlignmentMonitor(5)], **options).to_dataset()
+        part = packed.sel(seed=mine).isel(epoch=slice(0, alone.sizes["epoch"]),
+                                          checkpoint=slice(0, alone.sizes["checkpoint"]))
+        part["checkpoint_epoch"] = part["checkpoint_epoch"].isel(seed=0, drop=True)
+        assert identical(part[list(alone.variables)], alone) == []
+    # the two P counted their own epochs: 64 inputs are 4 steps of 16, 128 are 8
+    assert (packed["checkpoint_epoch"].sel(seed=4) >= packed["checkpoint_epoch"].sel(seed=3)).all()
+
+
+@pytest.mark.parametrize("P, settings, name", [
+    ([64, 48], {}, "P"),                                  # 48 is 3 batches of 16, 64 is 4: fine,
+    ([64, 40], {}, "P"),                                  # but 40 is not whole batches
+    ([64, 128], {"lr_schedule": "warmup_cosine", "warmup_epochs": 1}, "lr_schedule"),
+    ([64, 128, 64], {}, "P"),                             # one P per seed
+])
+def test_members_of_different_P_that_cannot_step_together_are_refused(P, settings, name):
+    model = Model.for_rule("dfa", width=8, epochs=3, batch_size=16, **settings)
+    if P == [64, 48]:
+        assert train(model, G, P, [0, 1], n_test=50, n_val=50, quiet=True).attrs["P"] == P
+        return
+    with pytest.raises(ParameterError, match=f"^{name}:"):
+        train(model, G, P, [0, 1], n_test=50, n_val=50, quiet=True)
+
+
+def test_members_of_different_P_need_held_out_sets_that_do_not_depend_on_P():
+    small = Grammar(v=4, n_classes=4, m=4, s=2, L=2, seed=0)  # 256 inputs
+    with pytest.raises(ParameterError, match="^P: members of different P .* held-out sets"):
+        train(Model.for_rule("dfa", width=8, epochs=2), small, [32, 128], [0, 1],
+              n_val=64, n_test=100, quiet=True)
 
 
 def test_a_members_probe_does_not_depend_on_its_ensemble():
@@ -163,11 +234,13 @@ def test_packs_stay_within_a_workers_memory():
     from plasticity_sim.packing import _bytes
 
     exp = grid()
-    cell = exp.cells[0]
-    room = _bytes(cell, 4)  # room for two cells of two seeds, not three
+    small, large = (next(c for c in exp.cells if c.P == P) for P in (32, 64))
+    # a pack's pools are padded to its largest P, and so is its estimate
+    assert _bytes([small, large], 4) == _bytes([large], 4) > _bytes([small], 4)
+    room = _bytes([large], 4)  # room for two cells of two seeds, not three
     packs = pack_cells(exp.cells, memory=room)
     assert max(p.members for p in packs) == 4
-    assert all(_bytes(p.cells[0], p.members) <= room for p in packs)
+    assert all(_bytes(p.cells, p.members) <= room for p in packs)
 
 
 # --- ensemble size from a measured throughput curve ------------------------------------------

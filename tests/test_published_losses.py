@@ -182,7 +182,7 @@ def test_per_layer_views_share_exactly_the_levels_each_layer_covers():
     assert data.view_levels == [1, 2] and trainer.net.context_levels == (1, 0, 0)
     batch = next(data.batches(0, 8))
     assert isinstance(batch.xc, list) and len(batch.xc) == 2
-    rows, partner = data._rows(0)
+    rows, partner = data._rows(0, [0])
     pool = data.all_inputs(0)
     shown = pool.take(rows[0, :80].numpy())
     for i, k in enumerate(data.view_levels):

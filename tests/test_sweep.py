@@ -55,6 +55,9 @@ def experiment():
 
 
 def sweep(experiment, out, **kw):
+    # cell by cell: these tests count the calls of a per-cell function (packed sweeps, whose
+    # packs of several cells do not call it, are tested in test_packing.py)
+    kw.setdefault("pack", False)
     return run_sweep(experiment, out, n_workers=2, quiet=True, echo=lambda *_: None, **kw)
 
 
@@ -83,7 +86,7 @@ def test_an_interrupted_sweep_reruns_only_the_missing_cells(experiment, tmp_path
     sweep(first_two, tmp_path, cell_fn=logged_cell)       # "interrupted" after two cells
     messages = []
     run_sweep(experiment, tmp_path, n_workers=2, quiet=True, echo=messages.append,
-              cell_fn=logged_cell)
+              cell_fn=logged_cell, pack=False)
     assert "skipping 2 already on disk; running 2" in messages[0]
     keys = calls(tmp_path)
     assert sorted(keys) == sorted(c.key for c in experiment.cells)   # each exactly once
@@ -106,7 +109,7 @@ def test_half_written_files_are_never_taken_for_finished_cells(experiment, tmp_p
     assert not finished(cells, cell)
     messages = []
     run_sweep(experiment, tmp_path, n_workers=2, quiet=True, echo=messages.append,
-              cell_fn=logged_cell)
+              cell_fn=logged_cell, pack=False)
     assert "skipping 0 already on disk; running 4" in messages[0]
     assert finished(cells, cell)
 
@@ -251,7 +254,7 @@ def test_a_grown_grid_keeps_the_files_of_the_cells_it_had(tmp_path):
     grown = copy.deepcopy(SPEC)                                       # dfa at P = 64 is now cell 3
     messages = []
     result = run_sweep(build_experiment(grown), tmp_path, n_workers=2, quiet=True,
-                       echo=messages.append, cell_fn=logged_cell)
+                       echo=messages.append, cell_fn=logged_cell, pack=False)
     assert "skipping 1 already on disk; running 3" in messages[0]
     assert len(calls(tmp_path)) == 4 and np.isfinite(result.test_accuracy.values).all()
 

@@ -42,7 +42,9 @@ class AlignmentMonitor:
         """Called once before training: the trainer, the epoch cap and presentations per epoch."""
         from ..backends.torch.codegen import CompiledNetwork
 
-        self.per_epoch = per_epoch  # presentations per epoch (P, or fewer trees with pairs)
+        # presentations per epoch (P, or fewer trees with pairs); an array (E,) of one per
+        # member when their P differ
+        self.per_epoch = per_epoch
 
         net = trainer.net
         self.bp = CompiledNetwork(net.arch, BP, net.neuron, net.loss)
@@ -84,7 +86,10 @@ class AlignmentMonitor:
         rec.coord("checkpoint", np.arange(len(self.presentations)), "checkpoint")
         rec.add("checkpoint_presentation", ("checkpoint",), np.asarray(self.presentations),
                 "presentations seen before the checkpoint's update")
-        rec.add("checkpoint_epoch", ("checkpoint",), np.asarray(self.presentations) // self.per_epoch,
+        seen = np.asarray(self.presentations)
+        per_epoch = np.asarray(self.per_epoch)  # one per member when their P differ
+        rec.add("checkpoint_epoch", ("checkpoint",) if per_epoch.ndim == 0 else ("seed", "checkpoint"),
+                seen // per_epoch if per_epoch.ndim == 0 else seen[None, :] // per_epoch[:, None],
                 "epoch of the checkpoint")
         rec.coord("projection", np.arange(len(self.names)), PROJECTION_DOC)
         rec.add("update_alignment", ("seed", "checkpoint", "projection"),

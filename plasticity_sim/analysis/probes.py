@@ -94,12 +94,15 @@ def _accuracy(x, y, weights, bias) -> np.ndarray:
     return (predicted == y).double().mean(1).cpu().numpy()
 
 
-def probe_layers(trainer, train, val, test) -> list[ProbeResult]:
+def probe_layers(trainer, train, val, test, rows=None) -> list[ProbeResult]:
     """Probes of the input itself, then of every hidden layer; ``train``, ``val`` and
-    ``test`` are (x, labels) pairs of encoded inputs."""
+    ``test`` are (x, labels) pairs of encoded inputs of every live member, or of the live
+    ``rows`` only (indices)."""
     n_classes = trainer.grammar.n_classes
+    S = trainer.S if rows is None else \
+        {n: w.index_select(0, torch.as_tensor(rows, device=w.device)) for n, w in trainer.S.items()}
     with torch.no_grad():
-        layers = [[x.flatten(2)] + [r.flatten(2) for r in trainer.net.represent(trainer.S, x)]
+        layers = [[x.flatten(2)] + [r.flatten(2) for r in trainer.net.represent(S, x)]
                   if x.shape[1] else None for x, _ in (train, val, test)]
     empty = [a[:, :0] for a in layers[0]]  # an empty set: no rows, each layer's width
     layers = [found if found is not None else empty for found in layers]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis.probes import probe_layers
+from ...analysis.probes import ProbeResult, probe_layers
 from ...analysis.representation import representational_similarity
 from ...analysis.sensitivity import synonymic_sensitivity
 from ...errors import require_int
@@ -31,7 +31,7 @@ def evaluate_run(rec, trainer, data, val, bad, evaluator, probes, sensitivity_sa
     test = trainer.encode(data.tests) if data.n_test else None
     readout = trainer.evaluate(*test) if test is not None else (nan.copy(), nan.copy())
     readout_val = trainer.evaluate(*val)[0] if val is not None else nan.copy()
-    final_train = trainer.evaluate(data.x, data.t, data.y)
+    final_train = on_pools(trainer, data)
     for values in (*readout, readout_val, *final_train):
         values[bad] = np.nan
     rec.add("chance_accuracy", (), 1.0 / trainer.grammar.n_classes,
@@ -45,9 +45,7 @@ def evaluate_run(rec, trainer, data, val, bad, evaluator, probes, sensitivity_sa
             "validation accuracy of the network's own readout")
     chosen = {"readout": (readout[0], readout_val)}
     if probes:  # without a validation or test set, their accuracies are NaN
-        empty = (data.x[:, :0], data.y[:, :0])
-        results = probe_layers(trainer, (data.x, data.y), val[::2] if val is not None else empty,
-                               (test[0], test[2]) if test is not None else empty)
+        results = _probes(trainer, data, val, test)
         stack = lambda name: np.stack([getattr(r, name) for r in results], axis=1)  # noqa: E731
         acc, acc_val, decay = stack("test_accuracy"), stack("val_accuracy"), stack("decay")
         for values in (acc, acc_val):
@@ -75,6 +73,46 @@ def evaluate_run(rec, trainer, data, val, bad, evaluator, probes, sensitivity_sa
                     ("tree_level", "level of the hidden tree (L = the input)"),
                     "Spearman correlation of the layer's dissimilarity matrix with the latent "
                     "dissimilarity of the level")
+
+
+def on_pools(trainer, data) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and mean loss of every member's readout (E,) on its own training inputs (each
+    group of members of one P on its rows of the padded pool); every member live."""
+    acc, loss = np.full(trainer.E, np.nan), np.full(trainer.E, np.nan)
+    for members, n in _by_size(data):
+        acc[members], loss[members] = trainer.evaluate(
+            data.x[members, :n], data.t[members, :n], data.y[members, :n],
+            rows=None if len(members) == trainer.E else members)
+    return acc, loss
+
+
+def _by_size(data):
+    """(members, rows of their pool) of each group of members of one P."""
+    for members in data.groups():
+        yield members, int(data.sizes[members[0]])
+
+
+def _probes(trainer, data, val, test) -> list:
+    """The probes of every layer, fitted on each member's own training inputs: one
+    ProbeResult per layer, over every member."""
+    empty = (data.x[:, :0], data.y[:, :0])
+    val = val[::2] if val is not None else empty
+    test = (test[0], test[2]) if test is not None else empty
+    parts = []
+    for members, n in _by_size(data):
+        if len(members) == trainer.E:
+            return probe_layers(trainer, (data.x[:, :n], data.y[:, :n]), val, test)
+        pick = lambda pair: tuple(a[members] for a in pair)  # noqa: E731
+        parts.append((members, probe_layers(trainer, (data.x[members, :n], data.y[members, :n]),
+                                            pick(val), pick(test), rows=members)))
+    layers = len(parts[0][1])
+    results = [ProbeResult(np.full(trainer.E, np.nan), np.full(trainer.E, np.nan),
+                           np.full(trainer.E, np.nan)) for _ in range(layers)]
+    for members, found in parts:
+        for whole, part in zip(results, found):
+            for name in ("decay", "val_accuracy", "test_accuracy"):
+                getattr(whole, name)[members] = getattr(part, name)
+    return results
 
 
 def _on_test_inputs(rec, trainer, data, bad, setting, n, measure, name, level, long_name):

@@ -26,8 +26,9 @@ from ...sizing import check_fits, estimate_bytes
 from ...stopping import Stopping
 from .allocator import keep_freed_memory
 from .codegen import CompiledNetwork
+from .clocks import clocks_for, joined
 from .data import Batch, TrainingData
-from .evaluate import EVALUATORS, evaluate_run
+from .evaluate import EVALUATORS, evaluate_run, on_pools
 from .init import init_synapses
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -166,13 +167,15 @@ class Trainer:
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Inputs (E,N,positions,v), one-hot targets (E,N,1,n_classes), labels (E,N). The
         inputs are the one-hot code of the samples' tokens, or ``inputs`` (each member's
-        (N, positions, v) rates) where given."""
+        (N, positions, v) rates) where given. Members with fewer samples than the longest
+        are padded with zeros (inputs, targets and labels 0) that no step or measure reads."""
         g, whiten = self.grammar, self.model.training.whiten
-        x = np.stack(inputs) if inputs is not None else \
-            np.stack([one_hot(s.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
-                      for s in samples])
-        labels = np.stack([s.labels for s in samples]).astype(np.int64)
-        t = np.eye(g.n_classes)[labels][:, :, None, :]
+        x = inputs if inputs is not None else \
+            [one_hot(s.tokens, g.v, whiten=whiten, dtype=np.float64).transpose(0, 2, 1)
+             for s in samples]
+        labels = [s.labels.astype(np.int64) for s in samples]
+        t = [np.eye(g.n_classes)[y][:, None, :] for y in labels]
+        x, t, labels = (_padded(a) for a in (x, t, labels))
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         return as_t(x), as_t(t), torch.as_tensor(labels, device=self.device)
 
@@ -266,20 +269,25 @@ class Trainer:
             return torch.logsumexp(a, dim=2) - (a * t).sum(dim=2)
         return 0.5 * ((a - t) ** 2).sum(dim=2)
 
-    def evaluate(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, chunk: int = 4096):
-        """Accuracy and mean loss of the network's own readout per member (E,) on an encoded set."""
+    def evaluate(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, chunk: int = 4096,
+                 rows: np.ndarray | None = None):
+        """Accuracy and mean loss of the network's own readout per member on an encoded set:
+        of every live member (E,), or of the live ``rows`` only (indices into the live
+        members, one per row of ``x``)."""
+        S = self.S if rows is None else \
+            {n: w.index_select(0, torch.as_tensor(rows, device=self.device)) for n, w in self.S.items()}
         correct = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device)
         total = torch.zeros_like(correct)
         for start in range(0, x.shape[1], chunk):
             sl = slice(start, start + chunk)
-            logits = self.net.predict(self.S, x[:, sl])
+            logits = self.net.predict(S, x[:, sl])
             correct += (logits[:, :, 0].argmax(dim=2) == labels[:, sl]).sum(dim=1)
             total += self.loss(logits, t[:, sl]).sum(dim=1).double()
         n = max(x.shape[1], 1)
         return (correct / n).cpu().numpy(), (total / n).cpu().numpy()
 
 
-def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
+def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None = None,
           seeds: Sequence[int] | None = None, *, n_test: int = MAX_TEST,
           n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
@@ -295,6 +303,12 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
     (``epochs`` without pairs or with siblings, ``views`` with one k, ``fixations`` with
     the model's k and T). A stream replays exactly what a Brian2 run or another script was
     shown.
+
+    ``P`` may also be a list with one value per seed: members of different P (a pack of
+    cells, :mod:`plasticity_sim.packing`) step together, each through its own epochs
+    (:mod:`~plasticity_sim.backends.torch.clocks`), and each equals its run on its own. Their
+    epochs must be whole batches, the learning rate constant, and the held-out sets the
+    same size at every P; ``P`` in the recording is then the list of what each member used.
 
     Each member has three disjoint sets: its P training inputs (P counts every input shown:
     with views, P/2 trees and their views; with fixations, P/T trees and their redraws), a
@@ -340,18 +354,19 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
         raise ParameterError("P", "give the number of training inputs (or train on a Stream)")
     trainer = Trainer(model, grammar, seeds, lr=lr, dtype=dtype, device=device)
     model = trainer.model
-    P = len(stream.pool) if stream is not None else require_int("P", P, minimum=1)
+    P = len(stream.pool) if stream is not None else _P_per_member(P, trainer.E)
     n_test = require_int("n_test", n_test, minimum=0)
     n_val = require_int("n_val", n_val, minimum=0)
     for name, n in (("n_test", n_test), ("n_val", n_val)):
         if n > MAX_TEST:
             raise ParameterError(name, f"must be <= {MAX_TEST}; got {n}")
-    if P >= grammar.n_inputs:
-        raise ParameterError("P", f"must be < n_inputs = {grammar.n_inputs}; got {P}")
+    largest = max(np.atleast_1d(P))  # a pool of several P is padded to the largest
+    if largest >= grammar.n_inputs:
+        raise ParameterError("P", f"must be < n_inputs = {grammar.n_inputs}; got {largest}")
     settings = model.training
     if epochs is not None:
         settings = dataclasses.replace(settings, epochs=require_int("epochs", epochs, minimum=1))
-    check_fits(estimate_bytes(model, grammar, P, trainer.E, n_val=n_val, n_test=n_test,
+    check_fits(estimate_bytes(model, grammar, int(largest), trainer.E, n_val=n_val, n_test=n_test,
                               probes=probes, dtype=dtype), trainer.device,
                f"training {trainer.E} members at P = {P}")
     data = TrainingData(trainer, P, n_test, n_val, stream=stream)
@@ -362,8 +377,9 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
     val = trainer.encode(data.vals) if data.n_val else None
 
     E, batch_size, cap = trainer.E, settings.batch_size, settings.epochs
+    clocks = clocks_for(data, settings)
     curves = {name: np.full((E, cap), np.nan) for name in CURVES}
-    initial_loss = trainer.evaluate(data.x, data.t, data.y)[1]
+    initial_loss = on_pools(trainer, data)[1]
     stopping = Stopping(settings, initial_loss)
     diverged_at = np.full(E, -1, dtype=np.int64)
     for monitor in monitors:
@@ -387,62 +403,89 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
             "mean loss of the untrained network's readout on its training inputs, in nats",
             "1")
     # disable=None: no bar when stderr is not a terminal (a log file gets no \r lines)
-    progress = tqdm(range(cap), desc=f"{model.name} P={data.P}", unit="epoch",
+    progress = tqdm(total=cap, desc=f"{model.name} P={data.P}", unit="epoch",
                     disable=True if quiet else None, leave=False)
     # stopped members leave the computation unless a monitor needs every member in it
     compact = all(getattr(m, "follows_members", False) for m in monitors)
     started, step_index, n_epochs, shown_total = time.perf_counter(), 0, 0, 0
-    for epoch in progress:
-        trainer.schedule = settings.lr_at(epoch)
-        running = stopping.running
-        live = trainer.live
-        losses, hits = [], []
-        for batch in data.batches(epoch, batch_size, live):
-            want = any(m.wants(step_index) for m in monitors)
-            U, logits, state = trainer.signals(batch, want)
-            if want:  # monitors see the signals before the update, on the same weights
-                trainer.batch = batch  # the whole batch (contexts, pair signs) for monitors
-                for monitor in monitors:
-                    monitor.observe(trainer, step_index, epoch * data.per_epoch + batch.first,
-                                    batch.x, batch.t, U, state)
-            trainer.apply(U)
-            n = batch.n
-            losses.append(trainer.loss(logits[:, :n], batch.t[:, :n]))
-            hits.append(logits[:, :n, 0].argmax(dim=2) == batch.y)
-            step_index += 1
-            shown_total += n * len(live)
-        n_epochs = epoch + 1
-        # one check per epoch; members not in the computation are NaN, and not running
-        loss_all = trainer.full(torch.cat(losses, dim=1).double().cpu().numpy())
-        first_bad = stopping.divergence(loss_all)
+
+    def begin(clock, epoch):
+        trainer.schedule = settings.lr_at(epoch)  # one clock, or a constant rate
+        clock.begin(epoch, data, batch_size, trainer.live)
+
+    def end_epoch(clock):
+        """The stopping rule's check of the clock's members after their epoch."""
+        nonlocal n_epochs
+        epoch, live = clock.epoch, trainer.live
+        mine = np.zeros(E, dtype=bool)
+        mine[clock.chosen] = True
+        running = stopping.running & mine
+        if not running.any():  # frozen members, in the computation for others' sake
+            begin(clock, epoch + 1)
+            return
+        n_epochs = max(n_epochs, epoch + 1)
+        loss_all = clock.epoch_losses(E)
+        first_bad = stopping.divergence(loss_all, mine)
         diverged = first_bad >= 0
         if diverged.any() and on_divergence == "stop":
             member = int(np.flatnonzero(diverged)[0])
             curves["train_loss"][running, epoch] = loss_all[running].mean(1)
             _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
-            raise DivergenceError(epoch * data.per_epoch + int(first_bad[member]), member,
+            raise DivergenceError(epoch * clock.per_epoch + int(first_bad[member]), member,
                                   trainer.seeds[member], recording=rec,
                                   bound=float(stopping.bound[member]))
-        diverged_at[diverged] = epoch * data.per_epoch + first_bad[diverged]
+        diverged_at[diverged] = epoch * clock.per_epoch + first_bad[diverged]
         with np.errstate(invalid="ignore", over="ignore"):
             curves["train_loss"][running, epoch] = loss_all[running].mean(1)
-        curves["train_accuracy"][running, epoch] = \
-            trainer.full(torch.cat(hits, 1).double().mean(1).cpu().numpy())[running]
-        val_acc = trainer.full(trainer.evaluate(*(v[live] for v in val))[0]) \
-            if val is not None else np.full(E, np.nan)
+        curves["train_accuracy"][running, epoch] = clock.epoch_accuracy(E)[running]
+        val_acc = np.full(E, np.nan)
+        if val is not None:
+            rows = clock.rows(live)
+            val_acc[clock.chosen] = trainer.evaluate(
+                *(v[clock.chosen] for v in val),
+                rows=None if isinstance(rows, slice) else rows)[0]
         curves["val_readout_accuracy"][running & ~diverged, epoch] = val_acc[running & ~diverged]
-        stop = stopping.after_epoch(epoch, curves["train_loss"][:, epoch], val_acc, diverged)
-        trainer.remember(stopping.best_epoch == epoch)  # the network at its best validation
+        stop = stopping.after_epoch(epoch, curves["train_loss"][:, epoch], val_acc, diverged, mine)
+        trainer.remember((stopping.best_epoch == epoch) & mine)  # the network at its best validation
         if compact:
             trainer.drop(stop)
         else:
             trainer.active[torch.as_tensor(stop[live], device=trainer.device)] = 0
         shown = curves["train_loss"][running & ~diverged, epoch]
-        rate = shown_total / (time.perf_counter() - started)
+        progress.update(min(c.epoch + 1 for c in clocks) - progress.n)
         progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
-                             active=int(stopping.running.sum()), pres_per_s=f"{rate:.3g}")
-        if not stopping.running.any():
-            break
+                             active=int(stopping.running.sum()),
+                             pres_per_s=f"{shown_total / (time.perf_counter() - started):.3g}")
+        if (stopping.running & mine).any() or not compact:  # frozen members stay in
+            begin(clock, epoch + 1)
+        else:
+            clock.stop()
+
+    for clock in clocks:
+        begin(clock, 0)
+    while stopping.running.any():
+        ticking = [clock for clock in clocks if clock.ticking]
+        parts = [next(clock.batches) for clock in ticking]
+        batch = joined(parts, [clock.chosen for clock in ticking])
+        want = any(m.wants(step_index) for m in monitors)
+        U, logits, state = trainer.signals(batch, want)
+        if want:  # monitors see the signals before the update, on the same weights
+            trainer.batch = batch  # the whole batch (contexts, pair signs) for monitors
+            # presentations each member has seen: the same for all (whole batches when
+            # the clocks are several)
+            seen = ticking[0].epoch * ticking[0].per_epoch + parts[0].first
+            for monitor in monitors:
+                monitor.observe(trainer, step_index, seen, batch.x, batch.t, U, state)
+        trainer.apply(U)
+        n = batch.n
+        loss = trainer.loss(logits[:, :n], batch.t[:, :n])
+        hit = logits[:, :n, 0].argmax(dim=2) == batch.y
+        step_index += 1
+        shown_total += n * len(trainer.live)
+        ended = [clock for clock in ticking if clock.add(loss, hit, trainer.live)]
+        for clock in ended:
+            end_epoch(clock)
+    progress.close()
     trainer.restore()
     _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
     trainer.recall((stopping.best_epoch >= 0) & (diverged_at < 0))  # early stopping
@@ -457,6 +500,29 @@ def train(model: Model, grammar: Grammar | Stream, P: int | None = None,
             values[diverged_at >= 0] = np.nan
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
     return rec
+
+
+def _P_per_member(P, E: int):
+    """P as given: one int for every member, or a list of one per member (a pack of cells
+    of several P), each >= 1; a list whose values are all equal is one int."""
+    if isinstance(P, (list, tuple, np.ndarray)):
+        values = [require_int("P", p, minimum=1) for p in P]
+        if len(values) != E:
+            raise ParameterError("P", f"give one P for every member ({E} seeds) or one for all; "
+                                 f"got {len(values)}")
+        return values[0] if len(set(values)) == 1 else values
+    return require_int("P", P, minimum=1)
+
+
+def _padded(arrays: list) -> np.ndarray:
+    """The members' arrays stacked, the shorter padded with zeros at the end of axis 0."""
+    n = max(len(a) for a in arrays)
+    if all(len(a) == n for a in arrays):
+        return np.stack(arrays)
+    out = np.zeros((len(arrays), n, *arrays[0].shape[1:]), dtype=arrays[0].dtype)
+    for e, a in enumerate(arrays):
+        out[e, :len(a)] = a
+    return out
 
 
 def record_input_weights(rec, trainer, diverged=None) -> None:

@@ -1,0 +1,114 @@
+"""Epoch clocks: members of one ensemble whose epochs have different lengths.
+
+The members of a pack of cells of several P step together, one minibatch each per step, but
+each group of members with the same P counts its own epochs: its epoch ends after its own
+number of steps, and only then are its members checked by the stopping rule, evaluated on
+validation and, if they stop, taken out. Every member thus sees the batches, and is checked
+after the epochs, of its run on its own. With one P there is one clock, and a step's batch is
+the clock's. Members of different P step together only on whole batches (each epoch a
+multiple of the batch size), so that every step's batch has one size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...errors import ParameterError
+from .data import Batch
+
+
+class EpochClock:
+    """The epochs of one group of members (indices into the ensemble) of one epoch length."""
+
+    def __init__(self, members: np.ndarray, per_epoch: int):
+        self.members = np.asarray(members)
+        self.per_epoch = int(per_epoch)
+        self.epoch = -1          # the epoch running now (-1: none yet)
+        self.batches = None      # this epoch's batches, or None once every member stopped
+        self.chosen = self.members[:0]
+
+    def begin(self, epoch: int, data, batch_size: int, live: np.ndarray):
+        """Start ``epoch`` for the clock's members still in the computation (those stopped
+        but frozen in it included: they take their batches, and nothing of them changes)."""
+        self.epoch = epoch
+        self.chosen = self.members[np.isin(self.members, live)]
+        self.steps_left = -(-self.per_epoch // batch_size)
+        self.batches = data.batches(epoch, batch_size, self.chosen)
+        self.losses, self.hits = [], []
+
+    def stop(self):
+        self.batches = None
+
+    @property
+    def ticking(self) -> bool:
+        return self.batches is not None
+
+    def rows(self, live: np.ndarray) -> slice | np.ndarray:
+        """The rows of this clock's members among the live ones."""
+        if len(self.chosen) == len(live):
+            return slice(None)
+        return np.searchsorted(live, self.chosen)
+
+    def add(self, loss: torch.Tensor, hit: torch.Tensor, live: np.ndarray) -> bool:
+        """Keep a step's losses and hits of the clock's members; whether its epoch ended."""
+        rows = self.rows(live)
+        self.losses.append(loss[rows])
+        self.hits.append(hit[rows])
+        self.steps_left -= 1
+        return self.steps_left == 0
+
+    def epoch_losses(self, E: int) -> np.ndarray:
+        """The epoch's losses of the clock's members as an (E, per_epoch) array, NaN for
+        every other member."""
+        out = np.full((E, self.per_epoch), np.nan)
+        out[self.chosen] = torch.cat(self.losses, dim=1).double().cpu().numpy()
+        return out
+
+    def epoch_accuracy(self, E: int) -> np.ndarray:
+        """The fraction of the epoch's presentations each member classified correctly (E,),
+        NaN for the members of other clocks."""
+        out = np.full(E, np.nan)
+        out[self.chosen] = torch.cat(self.hits, 1).double().mean(1).cpu().numpy()
+        return out
+
+
+def clocks_for(data, settings) -> list[EpochClock]:
+    """One clock per group of members of one epoch length; several only on whole batches and
+    with a constant learning rate (a schedule counts epochs, which the groups do not share)."""
+    groups = data.groups()
+    clocks = [EpochClock(g, data.per_epochs[g[0]]) for g in groups]
+    if len(clocks) == 1:
+        return clocks
+    ragged = [c.per_epoch for c in clocks if c.per_epoch % settings.batch_size]
+    if ragged:
+        raise ParameterError("P", f"members of different P step together on whole batches: "
+                             f"epochs of {ragged} presentations are not multiples of batch_size "
+                             f"= {settings.batch_size}; train those P on their own")
+    if settings.lr_schedule != "constant":
+        raise ParameterError("lr_schedule", "members of different P count different epochs: "
+                             f"they need a constant learning rate, not {settings.lr_schedule!r}; "
+                             "train each P on its own")
+    return clocks
+
+
+def joined(parts: list[Batch], members: list[np.ndarray]) -> Batch:
+    """One step's batch of several clocks, its members in ensemble order (the live order)."""
+    if len(parts) == 1:
+        return parts[0]
+    order = np.concatenate(members)
+    perm = None if (np.diff(order) > 0).all() else \
+        torch.as_tensor(np.argsort(order), device=parts[0].x.device)
+
+    def cat(tensors):
+        if tensors[0] is None:
+            return None
+        if isinstance(tensors[0], list):  # contexts of views at several levels
+            return [cat([t[i] for t in tensors]) for i in range(len(tensors[0]))]
+        out = torch.cat(tensors, dim=0)
+        return out if perm is None else out.index_select(0, perm)
+
+    first = parts[0]
+    return Batch(cat([p.x for p in parts]), cat([p.t for p in parts]), cat([p.y for p in parts]),
+                 cat([p.xc for p in parts]), cat([p.positive for p in parts]), first.copies,
+                 first.first)
