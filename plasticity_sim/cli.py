@@ -414,7 +414,7 @@ def crosscheck(model_file, rule, arch, width, time_model, optimizer, pairs, k, T
               help="a search (grid over lr_factor or lr) whose choice is at an edge of the "
               "values tried runs again past it, at most this many times")
 @click.option("--pack/--no-pack", default=True, show_default=True,
-              help="run the cells that differ only in seeds and learning rate as one ensemble "
+              help="run the cells that differ only in seeds, learning rate and P as one ensemble "
               "(the cell files are the same either way)")
 @click.option("--max-members", default=str(MAX_MEMBERS), show_default=True,
               callback=lambda ctx, param, value: _members_cap(value),

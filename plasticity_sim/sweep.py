@@ -335,7 +335,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
 
     ``cells``: run only these cells of the experiment (default: all); the combined result
     still holds every cell of the grid that is on disk, from this run or an earlier one.
-    ``pack``: cells that differ only in seeds and learning rate run as one ensemble of at
+    ``pack``: cells that differ only in seeds, learning rate and P run as one ensemble of at
     most ``max_members`` members (:mod:`plasticity_sim.packing`); ``"auto"``: as many as
     this machine's measured throughput curve says are worth it, per kind of pack
     (:func:`plasticity_sim.sizing.throughput_curve`). The cell files are the same either
@@ -395,7 +395,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                 most = "as measured" if callable(cap) else f"at most {cap}"
                 echo(f"packed {len(todo)} cells into {len(packs)} "
                      f"ensemble{'s' if len(packs) > 1 else ''} (cells that differ "
-                     f"only in seeds and learning rate; {most} members each"
+                     f"only in seeds, learning rate and P; {most} members each"
                      + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
                      + f"; the largest has {largest})")
             futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,

@@ -1,4 +1,4 @@
-"""Packed sweeps: cells that differ only in seeds and learning rate share one ensemble, and
+"""Packed sweeps: cells that differ only in seeds, learning rate and P share one ensemble, and
 members that stop leave it; neither changes a single number of any cell."""
 
 import sys
