@@ -30,8 +30,16 @@ def _title(ds) -> str:
 
 
 def _each_seed(ax, ds, values, x, label_every=True):
+    """One line per seed; ``x`` is shared, or one row per seed."""
     for i, seed in enumerate(ds.seed.values):
-        ax.plot(x, values[i], lw=1, alpha=0.8, label=f"seed {seed}" if label_every else None)
+        ax.plot(x[i] if np.ndim(x) == 2 else x, values[i], lw=1, alpha=0.8,
+                label=f"seed {seed}" if label_every else None)
+
+
+def _in_epochs(ds, presentations: np.ndarray) -> np.ndarray:
+    """Presentations in epochs of P: one row per seed when the seeds' P differ (a packed run)."""
+    P = np.maximum(np.atleast_1d(ds.attrs.get("P", 1)).astype(float), 1.0)
+    return presentations / P[0] if P.size == 1 else presentations[None, :] / P[:, None]
 
 
 def learning_curves(ds: xr.Dataset):
@@ -104,7 +112,7 @@ def alignment_profile(ds: xr.Dataset):
     projections = ds.projection.values
     fig, axes = plt.subplots(1, len(projections), figsize=(3.0 * len(projections), 3.2),
                              sharey=True, squeeze=False)
-    when = ds.checkpoint_presentation.values / max(float(ds.attrs.get("P", 1)), 1.0)
+    when = _in_epochs(ds, ds.checkpoint_presentation.values)
     for ax, k in zip(axes[0], projections):
         values = ds.update_alignment.sel(projection=k).transpose("seed", "checkpoint").values
         _each_seed(ax, ds, values, when, label_every=k == projections[0])
@@ -177,7 +185,8 @@ def weight_distributions(ds: xr.Dataset, seed_index: int = 0):
     projections = ds.projection.values
     fig, axes = plt.subplots(2, len(projections), figsize=(3.0 * len(projections), 5.6),
                              sharex=True, squeeze=False)
-    when = ds.stats_presentation.values / max(float(ds.attrs.get("P", 1)), 1.0)
+    when = _in_epochs(ds, ds.stats_presentation.values)
+    when = when[seed_index] if when.ndim == 2 else when
     for col, k in enumerate(projections):
         for row, (name, label) in enumerate((("w_quantiles", "weight"),
                                              ("dw_quantiles", "weight change per step"))):

@@ -103,3 +103,16 @@ def test_a_diverged_member_records_no_weights():
     assert list(ds.diverged.values) == [False, True]
     assert np.isfinite(ds.input_weights.sel(seed=0)).all()
     assert np.isnan(ds.input_weights.sel(seed=1)).all()
+
+
+def test_a_run_of_several_P_draws_each_seed_in_its_own_epochs():
+    model = Model.for_rule("dfa", width=8, epochs=3, batch_size=16)
+    ds = train(model, Grammar(v=4, n_classes=4, m=4, s=2, L=3), [64, 128], [0, 1], n_test=50,
+               n_val=50, quiet=True, monitors=[AlignmentMonitor(2), PlasticityMonitor(2)]
+               ).to_dataset()
+    lines = FIGURES["alignment"][0](ds).axes[0].get_lines()
+    seeds = {line.get_label(): line.get_xdata() for line in lines if line.get_label().startswith("seed")}
+    seen = ds.checkpoint_presentation.values
+    np.testing.assert_allclose(seeds["seed 0"], seen / 64)
+    np.testing.assert_allclose(seeds["seed 1"], seen / 128)
+    assert FIGURES["weights"][0](ds, seed_index=1).axes[0].get_lines()
