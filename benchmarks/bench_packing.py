@@ -97,7 +97,6 @@ def main():
                           [lr for _, lr in cells for _ in SEEDS])
     arms[f"one packed ensemble of {3 * len(cells)}, stopped members leave"] = ([packed], seconds)
 
-    cells = arms["cells one by one, stopped members leave"][0]
     alone = arms["cells one by one, stopped members leave"][0]
     same = all(np.array_equal(ds.val_accuracy.values, packed.val_accuracy.values[3 * i:3 * i + 3],
                               equal_nan=True)
