@@ -243,7 +243,9 @@ def measured_cap(cells, echo=print, local: bool = True):
             raise ParameterError("max_members", f"not even one member of {first.model.name} "
                                  "fits this machine's memory")
         caps[key] = max(members_for(curve), len(first.run["seeds"]))
-        echo(f"{first.model.name} at P = {first.P}: ensembles of up to {caps[key]} members "
+        Ps = sorted({cell.P for cell in group})
+        echo(f"{first.model.name} at P = {', '.join(map(str, Ps))}: ensembles of up to "
+             f"{caps[key]} members "
              "(measured presentations/s by members: "
              + ", ".join(f"{n}: {rate:.3g}" for n, rate in curve.items()) + ")")
     return lambda cell: caps[pack_key(cell)]

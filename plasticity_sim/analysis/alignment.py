@@ -38,7 +38,7 @@ class AlignmentMonitor:
         """The train options that make this monitor (recorded in a result's config)."""
         return {"alignment_every": self.every}
 
-    def start(self, trainer, epochs: int, per_epoch: int):
+    def start(self, trainer, epochs: int, per_epoch):
         """Called once before training: the trainer, the epoch cap and presentations per epoch."""
         from ..backends.torch.codegen import CompiledNetwork
 

@@ -40,7 +40,7 @@ class StateMonitor:
             raise ParameterError("reduce", f"must be one of {', '.join(REDUCTIONS)}; got {reduce!r}")
         self.reduce = reduce
 
-    def start(self, trainer, epochs: int, per_epoch: int):
+    def start(self, trainer, epochs: int, per_epoch):
         """Called once before training: checks the populations against the network."""
         shapes = trainer.net.arch.population_shapes
         chosen = range(len(shapes)) if self.populations is None else self.populations

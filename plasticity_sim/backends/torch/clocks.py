@@ -80,11 +80,12 @@ def clocks_for(data, settings) -> list[EpochClock]:
     clocks = [EpochClock(g, data.per_epochs[g[0]]) for g in groups]
     if len(clocks) == 1:
         return clocks
-    ragged = [c.per_epoch for c in clocks if c.per_epoch % settings.batch_size]
+    ragged = [c for c in clocks if c.per_epoch % settings.batch_size]
     if ragged:
-        raise ParameterError("P", f"members of different P step together on whole batches: "
-                             f"epochs of {ragged} presentations are not multiples of batch_size "
-                             f"= {settings.batch_size}; train those P on their own")
+        raise ParameterError("P", "members of different P step together on whole batches: the "
+                             f"epochs of P = {[int(data.sizes[c.members[0]]) for c in ragged]} "
+                             f"({[c.per_epoch for c in ragged]} presentations) are not multiples "
+                             f"of batch_size = {settings.batch_size}; train those P on their own")
     if settings.lr_schedule != "constant":
         raise ParameterError("lr_schedule", "members of different P count different epochs: "
                              f"they need a constant learning rate, not {settings.lr_schedule!r}; "

@@ -41,6 +41,7 @@ class Batch:
     positive: torch.Tensor | None = None  # (E, B*copies, 1, 1): 1 positive pair, 0 negative
     copies: int = 1
     first: int = 0                  # index of the batch's first presentation in its epoch
+                                    # (members of several P: in the first one's epoch)
 
     @property
     def n(self) -> int:

@@ -272,8 +272,8 @@ class Trainer:
     def evaluate(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, chunk: int = 4096,
                  rows: np.ndarray | None = None):
         """Accuracy and mean loss of the network's own readout per member on an encoded set:
-        of every live member (E,), or of the live ``rows`` only (indices into the live
-        members, one per row of ``x``)."""
+        of every live member, or of the live ``rows`` only (indices into the live members,
+        one per row of ``x``)."""
         S = self.S if rows is None else \
             {n: w.index_select(0, torch.as_tensor(rows, device=self.device)) for n, w in self.S.items()}
         correct = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device)
@@ -452,7 +452,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         else:
             trainer.active[torch.as_tensor(stop[live], device=trainer.device)] = 0
         shown = curves["train_loss"][running & ~diverged, epoch]
-        progress.update(min(c.epoch + 1 for c in clocks) - progress.n)
+        progress.update(min((c.epoch + 1 for c in clocks if c.ticking), default=progress.n)
+                        - progress.n)
         progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
                              active=int(stopping.running.sum()),
                              pres_per_s=f"{shown_total / (time.perf_counter() - started):.3g}")
@@ -505,7 +506,7 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
 def _P_per_member(P, E: int):
     """P as given: one int for every member, or a list of one per member (a pack of cells
     of several P), each >= 1; a list whose values are all equal is one int."""
-    if isinstance(P, (list, tuple, np.ndarray)):
+    if np.ndim(P) > 0:
         values = [require_int("P", p, minimum=1) for p in P]
         if len(values) != E:
             raise ParameterError("P", f"give one P for every member ({E} seeds) or one for all; "
