@@ -9,11 +9,11 @@ own epochs (:mod:`plasticity_sim.backends.torch.clocks`), so a member is checked
 own epochs as on its own. The packed run is then cut back into one Dataset per cell, equal
 to the cell's run on its own: on CPU, bit for bit (``tests/test_packing.py``).
 
-Cells of different P pack only when every epoch is a whole number of batches (P a multiple
-of the batch size times the inputs per tree), the learning rate is constant (a schedule
-counts epochs, which members of different P do not share) and the grammar leaves room for
-the requested validation and test sets at every P; other cells pack only with cells of
-their own P.
+Cells of different P pack only when every epoch is a whole number of batches (its
+presentations: P without pairs, the trees with views, trees x T with fixations), the
+learning rate is constant (a schedule counts epochs, which members of different P do not
+share) and the grammar leaves room for the requested validation and test sets at every P;
+other cells pack only with cells of their own P.
 
 A pack holds at most ``max_members`` members (whole cells), and no more than a worker's
 share of the machine's memory holds by the estimate of :mod:`plasticity_sim.sizing`; when
@@ -82,11 +82,11 @@ def packs_across_P(cell: Cell) -> bool:
     from .backends.torch.data import held_out_sizes
 
     model, grammar, run = cell.model.at(cell.grammar), cell.grammar, cell.run
-    training = model.training
-    per_batch = training.batch_size * model.pairing.inputs_per_tree(
-        grammar, model.architecture(grammar))
+    training, pairing = model.training, model.pairing
+    trees = cell.P // pairing.inputs_per_tree(grammar, model.architecture(grammar))
+    per_epoch = trees * (pairing.T if pairing.scheme == "fixations" else 1)  # presentations
     held_out = (run["n_val"], run["n_test"])
-    return (training.lr_schedule == "constant" and cell.P % per_batch == 0
+    return (training.lr_schedule == "constant" and per_epoch % training.batch_size == 0
             and held_out_sizes(grammar.n_inputs, cell.P, *held_out) == held_out)
 
 

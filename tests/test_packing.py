@@ -63,6 +63,18 @@ def test_cells_of_several_P_pack_only_on_whole_batches_and_a_constant_rate(chang
         assert sorted(Ps) == [[32, 64], [48]], alone
 
 
+@pytest.mark.parametrize("pairs, P, whole", [
+    ({"pairs": "views"}, [64, 96, 128], [64, 128]),               # 32, 48, 64 trees
+    ({"pairs": "fixations", "T": 3}, [96, 90, 192], [96, 192]),   # 32, 30, 64 trees x 3
+])
+def test_an_epoch_is_whole_batches_by_its_presentations_not_its_inputs(pairs, P, whole):
+    from plasticity_sim.packing import packs_across_P
+
+    exp = grid(grid={"rule": ["ssl"], "P": P}, models={"ssl": {"rule": "clapp", "width": 8,
+                                                              **pairs}})
+    assert sorted(c.P for c in exp.cells if packs_across_P(c)) == whole
+
+
 def test_cells_of_several_P_pack_only_where_the_held_out_sets_do_not_depend_on_P():
     # L = 2: 256 inputs; P = 128 leaves 128, which cuts n_test = 100 to 64 after n_val = 64
     small = {"v": 4, "n_classes": 4, "m": 4, "s": 2, "L": 2}
