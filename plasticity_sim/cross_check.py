@@ -124,7 +124,7 @@ def _stream(model: Model, grammar: Grammar, presentations: int, seed: int):
     shown = 1 if model.pairing.scheme == "fixations" else per_tree  # inputs per presentation
     wanted = -(-presentations * shown // per_tree)  # trees
     n_trees = max(1, min(wanted, grammar.n_inputs // 2 // per_tree))
-    per_epoch = n_trees * per_tree // shown
+    per_epoch = model.pairing.presentations_per_epoch(n_trees)
     return model.at(grammar).pairing.stream(grammar, n_trees, seed, -(-presentations // per_epoch))
 
 

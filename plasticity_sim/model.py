@@ -288,6 +288,11 @@ class Pairing:
             return 1 + len(set(self.levels(grammar, arch)))
         return {None: 1, "views": 2, "fixations": self.T, "siblings": 1}[self.scheme]
 
+    def presentations_per_epoch(self, n_trees: int) -> int:
+        """Presentations in an epoch of ``n_trees`` training trees: each of a fixation's T,
+        else one per tree (with views, the tree paired with its view)."""
+        return n_trees * (self.T if self.scheme == "fixations" else 1)
+
     @property
     def negative_ratio(self) -> float:
         """Negative pairs per positive pair in the stream (1/(T-1) with fixations)."""

@@ -83,8 +83,8 @@ def packs_across_P(cell: Cell) -> bool:
 
     model, grammar, run = cell.model.at(cell.grammar), cell.grammar, cell.run
     training, pairing = model.training, model.pairing
-    trees = cell.P // pairing.inputs_per_tree(grammar, model.architecture(grammar))
-    per_epoch = trees * (pairing.T if pairing.scheme == "fixations" else 1)  # presentations
+    per_epoch = pairing.presentations_per_epoch(
+        cell.P // pairing.inputs_per_tree(grammar, model.architecture(grammar)))
     held_out = (run["n_val"], run["n_test"])
     return (training.lr_schedule == "constant" and per_epoch % training.batch_size == 0
             and held_out_sizes(grammar.n_inputs, cell.P, *held_out) == held_out)

@@ -97,10 +97,9 @@ def _accuracy(x, y, weights, bias) -> np.ndarray:
 def probe_layers(trainer, train, val, test, rows=None) -> list[ProbeResult]:
     """Probes of the input itself, then of every hidden layer; ``train``, ``val`` and
     ``test`` are (x, labels) pairs of encoded inputs of every live member, or of the live
-    ``rows`` only (indices)."""
+    ``rows`` only (``Trainer.synapses``)."""
     n_classes = trainer.grammar.n_classes
-    S = trainer.S if rows is None else \
-        {n: w.index_select(0, torch.as_tensor(rows, device=w.device)) for n, w in trainer.S.items()}
+    S = trainer.synapses(rows)
     with torch.no_grad():
         layers = [[x.flatten(2)] + [r.flatten(2) for r in trainer.net.represent(S, x)]
                   if x.shape[1] else None for x, _ in (train, val, test)]

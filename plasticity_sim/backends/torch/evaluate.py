@@ -81,8 +81,7 @@ def on_pools(trainer, data) -> tuple[np.ndarray, np.ndarray]:
     acc, loss = np.full(trainer.E, np.nan), np.full(trainer.E, np.nan)
     for members, n in _by_size(data):
         acc[members], loss[members] = trainer.evaluate(
-            data.x[members, :n], data.t[members, :n], data.y[members, :n],
-            rows=None if len(members) == trainer.E else members)
+            data.x[members, :n], data.t[members, :n], data.y[members, :n], rows=members)
     return acc, loss
 
 

@@ -269,13 +269,20 @@ class Trainer:
             return torch.logsumexp(a, dim=2) - (a * t).sum(dim=2)
         return 0.5 * ((a - t) ** 2).sum(dim=2)
 
+    def synapses(self, rows=None) -> dict:
+        """The synaptic variables of every live member (``rows`` None, a whole slice or every
+        index in order), or of the live ``rows`` only (indices into the live members)."""
+        if rows is None or isinstance(rows, slice) or np.array_equal(rows, np.arange(len(self.live))):
+            return self.S
+        pick = torch.as_tensor(rows, device=self.device)
+        return {name: w.index_select(0, pick) for name, w in self.S.items()}
+
     def evaluate(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, chunk: int = 4096,
-                 rows: np.ndarray | None = None):
+                 rows=None):
         """Accuracy and mean loss of the network's own readout per member on an encoded set:
-        of every live member, or of the live ``rows`` only (indices into the live members,
-        one per row of ``x``)."""
-        S = self.S if rows is None else \
-            {n: w.index_select(0, torch.as_tensor(rows, device=self.device)) for n, w in self.S.items()}
+        of every live member, or of the live ``rows`` only (:meth:`synapses`; one per row of
+        ``x``)."""
+        S = self.synapses(rows)
         correct = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device)
         total = torch.zeros_like(correct)
         for start in range(0, x.shape[1], chunk):
@@ -440,10 +447,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         curves["train_accuracy"][running, epoch] = clock.epoch_accuracy(E)[running]
         val_acc = np.full(E, np.nan)
         if val is not None:
-            rows = clock.rows(live)
-            val_acc[clock.chosen] = trainer.evaluate(
-                *(v[clock.chosen] for v in val),
-                rows=None if isinstance(rows, slice) else rows)[0]
+            val_acc[clock.chosen] = trainer.evaluate(*(v[clock.chosen] for v in val),
+                                                     rows=clock.rows(live))[0]
         curves["val_readout_accuracy"][running & ~diverged, epoch] = val_acc[running & ~diverged]
         stop = stopping.after_epoch(epoch, curves["train_loss"][:, epoch], val_acc, diverged, mine)
         trainer.remember((stopping.best_epoch == epoch) & mine)  # the network at its best validation
