@@ -197,6 +197,18 @@ def test_members_of_different_P_that_cannot_step_together_are_refused(P, setting
         train(model, G, P, [0, 1], n_test=50, n_val=50, quiet=True)
 
 
+def test_members_that_cannot_step_together_are_refused_before_anything_is_encoded(monkeypatch):
+    from plasticity_sim.backends.torch.train import Trainer
+
+    def encode(*args, **kwargs):
+        raise AssertionError("encoded before the refusal")
+
+    monkeypatch.setattr(Trainer, "encode", encode)
+    model = Model.for_rule("dfa", width=8, epochs=3, batch_size=16)
+    with pytest.raises(ParameterError, match="^P:"):
+        train(model, G, [64, 40], [0, 1], n_test=50, n_val=50, quiet=True)
+
+
 def test_members_of_different_P_need_held_out_sets_that_do_not_depend_on_P():
     small = Grammar(v=4, n_classes=4, m=4, s=2, L=2, seed=0)  # 256 inputs
     with pytest.raises(ParameterError, match="^P: members of different P .* held-out sets"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...errors import ParameterError
 from .data import Batch
 
 
@@ -73,24 +72,10 @@ class EpochClock:
         return out
 
 
-def clocks_for(data, settings) -> list[EpochClock]:
-    """One clock per group of members of one epoch length; several only on whole batches and
-    with a constant learning rate (a schedule counts epochs, which the groups do not share)."""
-    groups = data.groups()
-    clocks = [EpochClock(g, data.per_epochs[g[0]]) for g in groups]
-    if len(clocks) == 1:
-        return clocks
-    ragged = [c for c in clocks if c.per_epoch % settings.batch_size]
-    if ragged:
-        raise ParameterError("P", "members of different P step together on whole batches: the "
-                             f"epochs of P = {[int(data.sizes[c.members[0]]) for c in ragged]} "
-                             f"({[c.per_epoch for c in ragged]} presentations) are not multiples "
-                             f"of batch_size = {settings.batch_size}; train those P on their own")
-    if settings.lr_schedule != "constant":
-        raise ParameterError("lr_schedule", "members of different P count different epochs: "
-                             f"they need a constant learning rate, not {settings.lr_schedule!r}; "
-                             "train each P on its own")
-    return clocks
+def clocks_for(data) -> list[EpochClock]:
+    """One clock per group of members of one epoch length (``TrainingData`` has checked
+    that several groups can step together)."""
+    return [EpochClock(g, data.per_epochs[g[0]]) for g in data.groups()]
 
 
 def joined(parts: list[Batch], members: list[np.ndarray]) -> Batch:

@@ -76,6 +76,7 @@ class TrainingData:
             self._use_stream(stream)
         else:
             self._draw_streams(P)
+            self._check_joinable(trainer.model.training)
         pools = self.pools
         self._held_out(pools, n_test, n_val)
         # a given stream encodes its own pool (its input rates, or the one-hot code)
@@ -108,6 +109,25 @@ class TrainingData:
             warnings.warn(f"P = {wanted} is not a multiple of the {per_tree} inputs per tree with "
                           f"pairs = {self.pairing.scheme!r}; training on P = {used}",
                           stacklevel=3)
+
+    def _check_joinable(self, settings):
+        """Refuse, before anything is encoded, members of several epoch lengths that cannot
+        step together: they need whole batches and a constant learning rate (a schedule
+        counts epochs, which they do not share)."""
+        lengths = np.unique(self.per_epochs)
+        if len(lengths) == 1:
+            return
+        ragged = [int(n) for n in lengths if n % settings.batch_size]
+        if ragged:
+            P = [int(self.sizes[self.per_epochs == n][0]) for n in ragged]
+            raise ParameterError("P", "members of different P step together on whole batches: "
+                                 f"the epochs of P = {P} ({ragged} presentations) are not "
+                                 f"multiples of batch_size = {settings.batch_size}; train those "
+                                 "P on their own")
+        if settings.lr_schedule != "constant":
+            raise ParameterError("lr_schedule", "members of different P count different "
+                                 f"epochs: they need a constant learning rate, not "
+                                 f"{settings.lr_schedule!r}; train each P on its own")
 
     def _use_stream(self, stream: Stream):
         """Every member is shown ``stream``, epoch by epoch, in its order."""

@@ -384,7 +384,7 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
     val = trainer.encode(data.vals) if data.n_val else None
 
     E, batch_size, cap = trainer.E, settings.batch_size, settings.epochs
-    clocks = clocks_for(data, settings)
+    clocks = clocks_for(data)
     curves = {name: np.full((E, cap), np.nan) for name in CURVES}
     initial_loss = on_pools(trainer, data)[1]
     stopping = Stopping(settings, initial_loss)
