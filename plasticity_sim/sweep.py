@@ -33,6 +33,7 @@ from .io import write_dataset
 from .packing import Pack, pack_cells, split
 from .provenance import global_attrs
 from .sizing import MAX_MEMBERS, available_bytes, check_members_cap
+from .sweep_progress import Reporter, listen, pack_label
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
@@ -118,7 +119,8 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
                 n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
                 sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
-                representation_samples=run["representation_samples"], lr=lr)
+                representation_samples=run["representation_samples"], lr=lr,
+                on_epoch=Reporter(pack_label(pack)))
     ds = rec.to_dataset()
     parts = split(ds, pack) if len(pack.cells) > 1 else [ds]
     return [_write_cell(cell, part, cells_dir) for cell, part in zip(pack.cells, parts)]
@@ -400,10 +402,12 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                      f"only in seeds, learning rate and P; {most} members each"
                      + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
                      + f"; the largest has {largest})")
-            futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,
-                                     pure=False): p for p in packs}
             # a bar on a terminal; in a log file, one plain line per task instead of \r lines
             on_terminal = sys.stderr.isatty()
+            if not quiet:  # the packs' reports while they train, above the bar
+                listen(client, tqdm.write if on_terminal else echo)
+            futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,
+                                     pure=False): p for p in packs}
             progress = tqdm(total=len(todo), desc="cells", unit="cell",
                             disable=quiet or not on_terminal)
             done = 0
@@ -418,10 +422,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                 done += len(packed.cells)
                 progress.update(len(packed.cells))
                 if not quiet and not on_terminal:
-                    what = json.dumps(packed.cells[0].axes) + (
-                        f" and {len(packed.cells) - 1} more cells packed with it"
-                        if len(packed.cells) > 1 else "")
-                    echo(f"[{done}/{len(todo)}] {state}: {what} after "
+                    echo(f"[{done}/{len(todo)}] {state}: {pack_label(packed)} after "
                          f"{time.time() - started:.0f} s")
             progress.close()
         finally:

@@ -11,10 +11,30 @@ multiple of the batch size), so that every step's batch has one size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from .data import Batch
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """Where a training run stands after one of its epochs (``train(on_epoch=...)``)."""
+
+    #: (P, epochs its members have finished) for every group of one P, in member order
+    epochs: tuple
+    #: the epoch cap
+    cap: int
+    #: members still learning, and all members
+    running: int
+    members: int
+    #: mean training loss of the epoch's running members (NaN when none)
+    loss: float
+    #: presentations trained per second so far, over all members
+    presentations_per_s: float
+    seconds: float
 
 
 class EpochClock:

@@ -26,7 +26,7 @@ from ...sizing import check_fits, estimate_bytes
 from ...stopping import Stopping
 from .allocator import keep_freed_memory
 from .codegen import CompiledNetwork
-from .clocks import clocks_for, joined
+from .clocks import EpochProgress, clocks_for, joined
 from .data import Batch, TrainingData
 from .evaluate import EVALUATORS, evaluate_run, on_pools
 from .init import init_synapses
@@ -299,7 +299,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
           n_val: int = N_VAL, evaluator: str = "readout", lr=None, dtype="float32", device="cpu",
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
           on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
-          representation_samples: int = 0, record_weights: bool = False) -> Recording:
+          representation_samples: int = 0, record_weights: bool = False,
+          on_epoch=None) -> Recording:
     """Train an ensemble (one member per seed) on P training inputs under the protocol.
 
     ``grammar`` is the grammar each member draws its own data from (seeded by its seed), or
@@ -336,6 +337,10 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
     matrix with every level's latent dissimilarity. ``record_weights`` records the first
     hidden layer's trained weights (``input_weights``: each unit's receptive field over the
     input tokens), the network evaluated.
+
+    ``on_epoch``, if given, is called after every epoch of every group of one P with an
+    :class:`~plasticity_sim.backends.torch.clocks.EpochProgress` (a log line, a sweep's
+    report of a long pack).
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
@@ -459,9 +464,15 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         shown = curves["train_loss"][running & ~diverged, epoch]
         progress.update(min((c.epoch + 1 for c in clocks if c.ticking), default=progress.n)
                         - progress.n)
-        progress.set_postfix(loss=f"{shown.mean():.3g}" if shown.size else "-",
-                             active=int(stopping.running.sum()),
-                             pres_per_s=f"{shown_total / (time.perf_counter() - started):.3g}")
+        seconds = time.perf_counter() - started
+        loss = float(shown.mean()) if shown.size else float("nan")
+        progress.set_postfix(loss=f"{loss:.3g}", active=int(stopping.running.sum()),
+                             pres_per_s=f"{shown_total / seconds:.3g}")
+        if on_epoch is not None:
+            finished = [c.epoch + (c is clock or not c.ticking) for c in clocks]
+            on_epoch(EpochProgress(
+                tuple((int(data.sizes[c.members[0]]), n) for c, n in zip(clocks, finished)), cap,
+                int(stopping.running.sum()), E, loss, shown_total / seconds, seconds))
         if (stopping.running & mine).any() or not compact:  # frozen members stay in
             begin(clock, epoch + 1)
         else:
