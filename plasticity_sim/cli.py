@@ -424,7 +424,7 @@ def crosscheck(model_file, rule, arch, width, time_model, optimizer, pairs, k, T
               "the file's [run] device; the cells are other cells (their numbers differ)")
 @click.option("--dry-run", is_flag=True, help="say what would run, how it packs and what it "
               "would cost (presentations, hours here), without running it")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="no progress bar, no reports of the packs training")
 def sweep(experiment_file, out, scheduler, workers, plot, fmt, max_P, where, max_extensions,
           pack, max_members, device, dry_run, quiet):
     """Run an experiment file's cells on dask; rerunning skips the finished cells."""

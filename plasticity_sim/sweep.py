@@ -33,7 +33,7 @@ from .io import write_dataset
 from .packing import Pack, pack_cells, split
 from .provenance import global_attrs
 from .sizing import MAX_MEMBERS, available_bytes, check_members_cap
-from .sweep_progress import Reporter, listen, pack_label
+from .sweep_progress import Reporter, listen, pack_label, topic
 
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
@@ -120,7 +120,7 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
                 sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
                 representation_samples=run["representation_samples"], lr=lr,
-                on_epoch=Reporter(pack_label(pack)))
+                on_epoch=Reporter(pack_label(pack), topic(cells_dir)))
     ds = rec.to_dataset()
     parts = split(ds, pack) if len(pack.cells) > 1 else [ds]
     return [_write_cell(cell, part, cells_dir) for cell, part in zip(pack.cells, parts)]
@@ -405,7 +405,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
             # a bar on a terminal; in a log file, one plain line per task instead of \r lines
             on_terminal = sys.stderr.isatty()
             if not quiet:  # the packs' reports while they train, above the bar
-                listen(client, tqdm.write if on_terminal else echo)
+                listen(client, cells_dir, tqdm.write if on_terminal else echo)
             futures = {client.submit(run_pack, p, str(cells_dir), cell_fn, key=p.key, retries=2,
                                      pure=False): p for p in packs}
             progress = tqdm(total=len(todo), desc="cells", unit="cell",

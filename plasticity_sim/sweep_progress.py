@@ -2,8 +2,10 @@
 
 A pack can train for an hour before its cells are written. Its worker posts where it
 stands (:class:`~plasticity_sim.backends.torch.clocks.EpochProgress`) as a dask event after
-its first epoch and then at most every ``every_s`` seconds; the sweep's client prints each
-one (above the progress bar on a terminal, as a plain line in a log file).
+its first epoch and then at the first epoch end ``every_s`` seconds or more after its last
+report; the sweep's client prints each one (above the progress bar on a terminal, as a
+plain line in a log file). Each sweep has its own topic (its cells folder), so sweeps that
+share a scheduler print only their own packs' reports.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import math
 import time
 
-#: the dask event topic of the packs' reports
+#: the dask event topics of the packs' reports begin with this
 TOPIC = "plasticity-sim-progress"
 #: seconds between two reports of one pack
 EVERY_S = 300.0
@@ -24,14 +26,21 @@ def pack_label(pack) -> str:
         f" and {len(pack.cells) - 1} more cells packed with it" if len(pack.cells) > 1 else "")
 
 
+def topic(cells_dir) -> str:
+    """The event topic of one sweep's packs (one per cells folder)."""
+    return f"{TOPIC}:{cells_dir}"
+
+
 class Reporter:
     """``train(on_epoch=...)`` for a pack running on a dask worker: posts its first epoch's
-    progress, then at most one report every ``every_s`` seconds. Outside a worker (a pack
-    computed in the client's own process) it posts nothing."""
+    progress, then at most one report every ``every_s`` seconds, under ``topic``. Outside a
+    worker (a pack computed in the client's own process) it posts nothing. A report that
+    cannot be posted is dropped, with the reports after it: it never fails the pack."""
 
-    def __init__(self, label: str, every_s: float = EVERY_S, post=None, clock=time.monotonic):
+    def __init__(self, label: str, topic: str = TOPIC, every_s: float = EVERY_S, post=None,
+                 clock=time.monotonic):
         self.label, self.every_s, self.clock = label, every_s, clock
-        self.post = post if post is not None else _worker_post()
+        self.post = post if post is not None else _worker_post(topic)
         self.last = None
 
     def __call__(self, progress) -> None:
@@ -39,33 +48,41 @@ class Reporter:
         if self.post is None or self.last is not None and now - self.last < self.every_s:
             return
         self.last = now
-        self.post({"pack": self.label, "epochs": [list(e) for e in progress.epochs],
-                   "cap": progress.cap, "running": progress.running,
-                   "members": progress.members, "loss": progress.loss,
-                   "rate": progress.presentations_per_s, "seconds": progress.seconds})
+        msg = {"pack": self.label, "epochs": [[int(P), int(n)] for P, n in progress.epochs],
+               "ended": int(progress.ended), "cap": int(progress.cap),
+               "running": int(progress.running), "members": int(progress.members),
+               "loss": float(progress.loss), "rate": float(progress.presentations_per_s),
+               "seconds": float(progress.seconds)}
+        try:
+            self.post(msg)
+        except Exception:  # e.g. a worker shutting down: the training matters, not the line
+            self.post = None
 
 
-def _worker_post():
+def _worker_post(topic: str):
     from distributed import get_worker
 
     try:
         worker = get_worker()
     except ValueError:  # not on a worker
         return None
-    return lambda msg: worker.log_event(TOPIC, msg)
+    return lambda msg: worker.log_event(topic, msg)
 
 
 def progress_line(msg: dict) -> str:
-    """A report as one line: epochs per P, members still learning, loss and speed."""
+    """A report as one line: epochs per P, members still learning, loss (of the P whose
+    epoch just ended, when there are several) and speed."""
     epochs = msg["epochs"]
-    done = ", ".join(f"P = {P}: {n}" for P, n in epochs) if len(epochs) > 1 \
-        else f"{epochs[0][1]}"
-    loss = "-" if msg["loss"] is None or math.isnan(msg["loss"]) else f"{msg['loss']:.3g}"
+    several = len(epochs) > 1
+    done = ", ".join(f"P = {P}: {n}" for P, n in epochs) if several else f"{epochs[0][1]}"
+    loss = "-" if math.isnan(msg["loss"]) else f"{msg['loss']:.3g}"
+    of = f" (P = {msg['ended']})" if several else ""
     return (f"  running {msg['pack']}: epochs {done} (cap {msg['cap']}), {msg['running']} of "
-            f"{msg['members']} members learning, training loss {loss}, "
+            f"{msg['members']} members learning, training loss{of} {loss}, "
             f"{msg['rate']:.3g} presentations/s, {msg['seconds'] / 60:.0f} min")
 
 
-def listen(client, echo) -> None:
-    """Print every pack's reports through ``echo`` as they arrive."""
-    client.subscribe_topic(TOPIC, lambda event: echo(progress_line(event[1])))
+def listen(client, cells_dir, echo) -> None:
+    """Print the reports of this sweep's packs (those writing to ``cells_dir``) through
+    ``echo`` as they arrive."""
+    client.subscribe_topic(topic(cells_dir), lambda event: echo(progress_line(event[1])))

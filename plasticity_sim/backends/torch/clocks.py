@@ -23,14 +23,16 @@ from .data import Batch
 class EpochProgress:
     """Where a training run stands after one of its epochs (``train(on_epoch=...)``)."""
 
-    #: (P, epochs its members have finished) for every group of one P, in member order
+    #: (P, epochs its members have learned) for every group of one P, in member order
     epochs: tuple
+    #: the P whose epoch just ended (``loss`` is its members')
+    ended: int
     #: the epoch cap
     cap: int
     #: members still learning, and all members
     running: int
     members: int
-    #: mean training loss of the epoch's running members (NaN when none)
+    #: mean training loss of that epoch's running members (NaN when none)
     loss: float
     #: presentations trained per second so far, over all members
     presentations_per_s: float
@@ -40,10 +42,12 @@ class EpochProgress:
 class EpochClock:
     """The epochs of one group of members (indices into the ensemble) of one epoch length."""
 
-    def __init__(self, members: np.ndarray, per_epoch: int):
+    def __init__(self, members: np.ndarray, per_epoch: int, P: int):
         self.members = np.asarray(members)
         self.per_epoch = int(per_epoch)
+        self.P = int(P)          # the inputs its members are shown
         self.epoch = -1          # the epoch running now (-1: none yet)
+        self.learned = 0         # epochs in which some member was still learning
         self.batches = None      # this epoch's batches, or None once every member stopped
         self.chosen = self.members[:0]
 
@@ -95,7 +99,7 @@ class EpochClock:
 def clocks_for(data) -> list[EpochClock]:
     """One clock per group of members of one epoch length (``TrainingData`` has checked
     that several groups can step together)."""
-    return [EpochClock(g, data.per_epochs[g[0]]) for g in data.groups()]
+    return [EpochClock(g, data.per_epochs[g[0]], data.sizes[g[0]]) for g in data.groups()]
 
 
 def joined(parts: list[Batch], members: list[np.ndarray]) -> Batch:

@@ -466,13 +466,13 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
                         - progress.n)
         seconds = time.perf_counter() - started
         loss = float(shown.mean()) if shown.size else float("nan")
-        progress.set_postfix(loss=f"{loss:.3g}", active=int(stopping.running.sum()),
+        progress.set_postfix(loss=f"{loss:.3g}" if shown.size else "-",
+                             active=int(stopping.running.sum()),
                              pres_per_s=f"{shown_total / seconds:.3g}")
         if on_epoch is not None:
-            finished = [c.epoch + (c is clock or not c.ticking) for c in clocks]
-            on_epoch(EpochProgress(
-                tuple((int(data.sizes[c.members[0]]), n) for c, n in zip(clocks, finished)), cap,
-                int(stopping.running.sum()), E, loss, shown_total / seconds, seconds))
+            on_epoch(EpochProgress(tuple((c.P, c.learned) for c in clocks), clock.P, cap,
+                                   int(stopping.running.sum()), E, loss, shown_total / seconds,
+                                   seconds))
         if (stopping.running & mine).any() or not compact:  # frozen members stay in
             begin(clock, epoch + 1)
         else:
@@ -500,6 +500,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         step_index += 1
         shown_total += n * len(trainer.live)
         ended = [clock for clock in ticking if clock.add(loss, hit, trainer.live)]
+        for clock in ended:  # counted before any is reported (frozen groups learn nothing)
+            clock.learned += bool(stopping.running[clock.chosen].any())
         for clock in ended:
             end_epoch(clock)
     progress.close()
