@@ -241,11 +241,15 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .nc or .zarr")
+@click.option("--snapshot", type=click.Path(dir_okay=False), help="file for the run's snapshots: "
+              "a run stopped on its way, started again with the same options, goes on from it")
+@click.option("--snapshot-every", type=float, default=600.0, show_default=True,
+              help="seconds between two snapshots (written after an epoch)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_classes, m, s, L,
           seed, P, seeds, epochs, lr, batch_size, lr_schedule, warmup_epochs, n_val, n_test,
           evaluator, patience, alignment_every, sensitivity_samples, pairs, k, T, negatives, params, probes, representation_samples, plasticity_every,
-          record_weights, terms, terms_every, device, dtype, out, quiet):
+          record_weights, terms, terms_every, device, dtype, out, snapshot, snapshot_every, quiet):
     """Train an ensemble (one network per seed) and write its Recording."""
     from .runs import parse_params, train_command
 
@@ -262,7 +266,8 @@ def train(model_file, rule, arch, width, activation, time_model, momentum, v, n_
                   sensitivity_samples=sensitivity_samples, probes=probes,
                   representation_samples=representation_samples, plasticity_every=plasticity_every,
                   record_weights=record_weights, terms=[name.strip() for name in terms.split(",") if name.strip()],
-                  terms_every=terms_every, device=device, dtype=dtype, out=out, quiet=quiet)
+                  terms_every=terms_every, device=device, dtype=dtype, out=out, quiet=quiet,
+                  snapshot=snapshot, snapshot_every=snapshot_every)
 
 
 @main.command()

@@ -23,6 +23,7 @@ worker idle that separate cells would have kept busy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -62,6 +63,12 @@ class Pack:
     def key(self) -> str:
         """A name for the pack's task: its first cell's key and how many cells it holds."""
         return f"pack-{len(self.cells)}-{self.cells[0].key}"
+
+    @property
+    def digest(self) -> str:
+        """The hash of its cells' digests, in order: the same cells, the same pack."""
+        joined = " ".join(cell.digest for cell in self.cells)
+        return hashlib.sha1(joined.encode()).hexdigest()[:12]
 
 
 def pack_key(cell: Cell) -> str:

@@ -26,13 +26,18 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def source() -> str:
+    """This package's version and the commit it runs from."""
+    return f"plasticity_sim {__version__} (git {git_commit()})"
+
+
 def global_attrs(title: str, config: dict, **extra) -> dict:
     """title, source, history, Conventions, and the configuration as JSON."""
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
     attrs = {
         "title": title,
-        "source": f"plasticity_sim {__version__} (git {git_commit()})",
+        "source": source(),
         "history": f"{now}: {command}",
         "Conventions": "CF-1.10",
         "config": json.dumps(config, sort_keys=True, default=str),

@@ -38,7 +38,7 @@ def parse_params(items) -> dict:
 def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, alignment_every,
                   sensitivity_samples, probes, device, dtype, out, quiet, representation_samples=0,
                   plasticity_every=0, n_val=2000, evaluator="readout", terms=(), terms_every=20,
-                  record_weights=False):
+                  record_weights=False, snapshot=None, snapshot_every=600.0):
     # step counts and sample sizes: a negative one was taken for "on" (or "every step")
     for name, value, minimum in (("alignment_every", alignment_every, 0),
                                  ("plasticity_every", plasticity_every, 0),
@@ -54,7 +54,8 @@ def train_command(*, model_file, rule, changes, grammar, P, seeds, lr, n_test, a
                        evaluator=evaluator, lr=lr, dtype=dtype, device=device, monitors=monitors,
                        quiet=quiet, sensitivity_samples=sensitivity_samples, probes=probes,
                        representation_samples=representation_samples,
-                       record_weights=record_weights)
+                       record_weights=record_weights, snapshot=snapshot,
+                       snapshot_every=snapshot_every)
     summarize(ds, model, seeds)
     click.echo(f"wrote {out}")
 

@@ -6,8 +6,10 @@ worker lost mid-cell is replaced and the cell rescheduled by dask; a cell that r
 rewrites the same file with the same content, so nothing is duplicated. A cell file damaged
 in place is reported and its cell runs again; the temporary files of cells killed while
 writing are removed when the next sweep starts. Two sweeps on one folder share the work:
-a cell is claimed before it is computed (:mod:`plasticity_sim.claims`). The cells combine
-into one Dataset over the grid's axes.
+a cell is claimed before it is computed (:mod:`plasticity_sim.claims`). A pack that
+trains for long keeps a snapshot in the cells folder every ``SNAPSHOT_EVERY_S`` seconds: a
+sweep stopped on its way goes on from it when run again (the same cells, the same result).
+The cells combine into one Dataset over the grid's axes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .sweep_progress import Reporter, listen, pack_label, topic
 SCHEDULER_TIMEOUT_S = 10.0  # a scheduler that does not answer by then is not there
 STALE_TMP_S = 600.0  # a temporary cell file untouched this long belongs to a killed cell
 CLAIM_WAIT_S = 5.0  # how often a sweep looks again at a cell another sweep computes
+SNAPSHOT_EVERY_S = 600.0  # a pack stopped on its way loses at most this much training
 AXIS_DOCS = {"rule": ("rule (or model label)", "1"), "P": ("training-set size", "1"),
              "P_scale": ("training-set size / (n_classes m^L)", "1"),
              "width": ("channels per hidden layer", "1"), "lr": ("learning rate", "1"),
@@ -120,10 +123,16 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
                 device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
                 sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
                 representation_samples=run["representation_samples"], lr=lr,
-                on_epoch=Reporter(pack_label(pack), topic(cells_dir)))
+                on_epoch=Reporter(pack_label(pack), topic(cells_dir)),
+                snapshot=snapshot_path(cells_dir, pack), snapshot_every=SNAPSHOT_EVERY_S)
     ds = rec.to_dataset()
     parts = split(ds, pack) if len(pack.cells) > 1 else [ds]
     return [_write_cell(cell, part, cells_dir) for cell, part in zip(pack.cells, parts)]
+
+
+def snapshot_path(cells_dir: Path, pack: Pack) -> Path:
+    """Where a pack's training keeps its snapshot: a rerun of the sweep goes on from it."""
+    return Path(cells_dir) / f".snapshot-{pack.digest}.pt"
 
 
 def _write_cell(cell: Cell, ds: xr.Dataset, cells_dir: Path) -> str:
@@ -211,11 +220,11 @@ def finished(cells_dir: Path, cell: Cell, files: dict[str, list[Path]] | None = 
 
 
 def remove_stale_temporary_files(cells_dir: Path, age_s: float = STALE_TMP_S) -> list[Path]:
-    """Remove the temporary files of cells killed while writing (write_dataset renames a
-    finished one at once); files written to in the last ``age_s`` seconds may belong to a
+    """Remove the temporary files of cells and snapshots killed while writing (a finished
+    one is renamed at once); files written to in the last ``age_s`` seconds may belong to a
     sweep still running on the same folder and are kept."""
     removed = []
-    for path in Path(cells_dir).glob(".cell-*.tmp.*"):
+    for path in [*Path(cells_dir).glob(".cell-*.tmp.*"), *Path(cells_dir).glob(".snapshot-*.tmp")]:
         try:
             if time.time() - path.stat().st_mtime > age_s:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

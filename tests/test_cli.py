@@ -259,3 +259,32 @@ def test_sweep_device_overrides_the_files_run_device(tmp_path):
                                        "--where", "P=256"])
     assert result.exit_code == 0, result.output
     assert "cost: at most" in result.output and "on this machine: at most" in result.output
+
+
+def test_train_goes_on_from_a_snapshot(tmp_path):
+    from plasticity_sim.backends.torch.train import train as train_run
+    from plasticity_sim.model import Model
+
+    class Stopped(Exception):
+        pass
+
+    def stop(progress):
+        raise Stopped
+
+    snapshot, out = tmp_path / "run.snapshot", tmp_path / "r.nc"
+    with pytest.raises(Stopped):  # the run the command line would make, stopped after epoch 2
+        train_run(Model.for_rule("bp", width=8, epochs=3), Grammar(4, 4, 4, 2, 3, seed=3), 32,
+                  [0], n_val=20, n_test=20, quiet=True, snapshot=snapshot, snapshot_every=0,
+                  on_epoch=lambda p: p.epochs[0][1] == 2 and stop(p))
+    args = ["train", "--rule", "bp", *GRAMMAR, "--P", "32", "--width", "8", "--epochs", "3",
+            "--n-val", "20", "--n-test", "20", "--out", str(out), "--quiet",
+            "--snapshot", str(snapshot)]
+    other = CliRunner().invoke(main, [*args[:-5], "--width", "16", *args[-5:]])
+    assert other.exit_code == 2 and "snapshot:" in other.output and "differs in: model" in other.output
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    # P = 32: a step an epoch; the stop came before the snapshot of the second epoch
+    assert "at training step 1, from a snapshot" in xr.load_dataset(out).attrs["resumed"]
+    assert not snapshot.exists()
+    bad = CliRunner().invoke(main, [*args, "--snapshot-every", "-1"])
+    assert bad.exit_code == 2 and "snapshot_every: must be seconds >= 0" in bad.output

@@ -29,6 +29,8 @@ class AlignmentMonitor:
 
     #: observes the live members only (train drops stopped ones from the computation)
     follows_members = True
+    #: what it accumulates while training (kept in a run's snapshot)
+    resumable = ("presentations", "updates", "signals")
 
     def __init__(self, every: int = 20):
         self.every = require_int("alignment_every", every, minimum=1)  # not silently every step

@@ -20,6 +20,9 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 class PlasticityMonitor:
+    #: what it accumulates while training (kept in a run's snapshot)
+    resumable = ("presentations", "rows")
+
     def __init__(self, every: int = 20):
         self.every = require_int("plasticity_every", every, minimum=1)  # not silently every step
 

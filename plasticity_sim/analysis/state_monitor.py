@@ -28,6 +28,8 @@ class StateMonitor:
     presentation) or ``"mean"`` (the minibatch mean). Pass it to ``train(monitors=[...])``."""
 
     follows_members = True  # stopped members leaving the computation keep their rows (NaN)
+    #: what it accumulates while training (kept in a run's snapshot)
+    resumable = ("steps", "presentations", "rows", "keys", "_checked")
 
     def __init__(self, variables="r", every: int = 100, populations=None, reduce: str = "first"):
         self.variables = (variables,) if isinstance(variables, str) else tuple(variables)

@@ -20,6 +20,9 @@ from ..backends.torch.codegen import CompiledNetwork
 
 
 class TermMonitor:
+    #: what it accumulates while training (kept in a run's snapshot)
+    resumable = ("presentations", "parts", "totals")
+
     def __init__(self, params, every: int = 20):
         self.params = list(params)
         if not self.params:

@@ -246,10 +246,11 @@ class TrainingData:
         partner = as_t([r[1] for r in rows]) if self.pairing.scheme == "views" else None
         return order, partner
 
-    def batches(self, epoch: int, batch_size: int, members: np.ndarray | None = None):
+    def batches(self, epoch: int, batch_size: int, members: np.ndarray | None = None,
+                skip: int = 0):
         """The batches of one epoch, in stream order, of the chosen members (indices of one
-        epoch length; default all): a member's batches do not depend on which others are
-        chosen."""
+        epoch length; default all), from its batch ``skip`` on (a run going on from a
+        snapshot): a member's batches do not depend on which others are chosen."""
         members = np.arange(self.trainer.E) if members is None else np.asarray(members)
         per_epoch = np.unique(self.per_epochs[members])
         if len(per_epoch) != 1:
@@ -266,7 +267,7 @@ class TrainingData:
             saccade = torch.as_tensor(np.stack([self.streams[e].saccade[:per_epoch] for e in members]),
                                       device=self.trainer.device)
             positive = (~saccade).to(self.x.dtype)
-        for start in range(0, per_epoch, batch_size):
+        for start in range(skip * batch_size, per_epoch, batch_size):
             sl = slice(start, min(start + batch_size, per_epoch))
             idx = rows[:, sl]
             x, t, y = self.x[chosen, idx], self.t[chosen, idx], self.y[chosen, idx]

@@ -30,6 +30,9 @@ from .clocks import EpochProgress, clocks_for, joined
 from .data import Batch, TrainingData
 from .evaluate import EVALUATORS, evaluate_run, on_pools
 from .init import init_synapses
+from .snapshot import (Snapshots, check_resumable, clock_state, fingerprint, load_clock_state,
+                       load_trainer_state, monitor_state, set_attributes, stopping_state,
+                       trainer_state)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_TEST = 20_000
@@ -300,7 +303,7 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
           monitors: Sequence = (), quiet: bool = False, epochs: int | None = None,
           on_divergence: str = "stop", sensitivity_samples: int = 0, probes: bool = True,
           representation_samples: int = 0, record_weights: bool = False,
-          on_epoch=None) -> Recording:
+          on_epoch=None, snapshot=None, snapshot_every: float = 600.0) -> Recording:
     """Train an ensemble (one member per seed) on P training inputs under the protocol.
 
     ``grammar`` is the grammar each member draws its own data from (seeded by its seed), or
@@ -341,6 +344,11 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
     ``on_epoch``, if given, is called after every epoch of every group of one P with an
     :class:`~plasticity_sim.backends.torch.clocks.EpochProgress` (a log line, a sweep's
     report of a long pack).
+
+    ``snapshot``, a file path, makes a long run survive being stopped: its state is written
+    there after an epoch, at most every ``snapshot_every`` seconds, and when training ends;
+    called again with the same arguments, ``train`` goes on from it, with the same result
+    bit for bit, and removes it when done (:mod:`~plasticity_sim.backends.torch.snapshot`).
     """
     if on_divergence not in DIVERGENCE:
         raise ParameterError("on_divergence", f"must be one of {', '.join(DIVERGENCE)}; "
@@ -354,6 +362,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         require_int(name, n, minimum=0)  # now, not after training
     if seeds is None:
         raise ParameterError("seeds", "give the members' seeds, e.g. seeds=[0, 1, 2]")
+    if snapshot is not None:
+        check_resumable(monitors)
     stream = grammar if isinstance(grammar, Stream) else None
     if stream is not None:
         if P is not None:
@@ -386,6 +396,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         if epochs is not None and epochs > data.epochs:
             raise ParameterError("epochs", f"the stream has {data.epochs} epochs; got {epochs}")
         settings = dataclasses.replace(settings, epochs=min(settings.epochs, data.epochs))
+    snaps = None if snapshot is None else Snapshots(snapshot, snapshot_every, fingerprint(
+        model, grammar, P, trainer, n_val, n_test, settings, on_divergence, monitors, stream))
     val = trainer.encode(data.vals) if data.n_val else None
 
     E, batch_size, cap = trainer.E, settings.batch_size, settings.epochs
@@ -443,6 +455,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
             member = int(np.flatnonzero(diverged)[0])
             curves["train_loss"][running, epoch] = loss_all[running].mean(1)
             _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
+            if snaps is not None:  # the run has ended: going on would diverge again
+                snaps.remove()
             raise DivergenceError(epoch * clock.per_epoch + int(first_bad[member]), member,
                                   trainer.seeds[member], recording=rec,
                                   bound=float(stopping.bound[member]))
@@ -478,8 +492,32 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         else:
             clock.stop()
 
-    for clock in clocks:
-        begin(clock, 0)
+    def capture() -> dict:
+        """Everything the loop needs to go on (:mod:`.snapshot`)."""
+        return {"trainer": trainer_state(trainer), "clocks": [clock_state(c) for c in clocks],
+                "stopping": stopping_state(stopping), "curves": curves,
+                "diverged_at": diverged_at, "monitors": [monitor_state(m) for m in monitors],
+                "counters": (step_index, n_epochs, shown_total, time.perf_counter() - started),
+                "resumed": resumed}
+
+    saved = snaps.load(trainer.device) if snaps is not None else None
+    resumed = []
+    if saved is None:
+        for clock in clocks:
+            begin(clock, 0)
+    else:
+        load_trainer_state(trainer, saved["trainer"])
+        for clock, state in zip(clocks, saved["clocks"]):
+            load_clock_state(clock, state, data, batch_size)
+        set_attributes(stopping, saved["stopping"])
+        for monitor, state in zip(monitors, saved["monitors"]):
+            set_attributes(monitor, state)
+        curves, diverged_at = saved["curves"], saved["diverged_at"]
+        step_index, n_epochs, shown_total, seconds = saved["counters"]
+        started -= seconds
+        resumed = saved["resumed"] + [f"at training step {step_index}, from a snapshot "
+                                      f"written {saved['written']} by {saved['source']}"]
+        rec.attrs["resumed"] = "; ".join(resumed)
     while stopping.running.any():
         ticking = [clock for clock in clocks if clock.ticking]
         parts = [next(clock.batches) for clock in ticking]
@@ -504,6 +542,11 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
             clock.learned += bool(stopping.running[clock.chosen].any())
         for clock in ended:
             end_epoch(clock)
+        if snaps is not None and ended and snaps.due():
+            snaps.write(capture())
+    # training done: in a long run, a stop now loses the evaluation only
+    if snaps is not None and time.perf_counter() - started >= snaps.every_s:
+        snaps.write(capture())
     progress.close()
     trainer.restore()
     _finish(rec, trainer, curves, n_epochs, stopping, diverged_at, monitors)
@@ -518,6 +561,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         if np.issubdtype(values.dtype, np.floating):
             values[diverged_at >= 0] = np.nan
     rec.attrs["wall_time_s"] = round(time.perf_counter() - started, 3)
+    if snaps is not None:
+        snaps.remove()
     return rec
 
 

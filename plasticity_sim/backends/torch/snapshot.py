@@ -1,0 +1,161 @@
+"""Snapshots of a training run between epochs, so that a long run stopped on its way (a
+machine taken back, a killed job) goes on from where it was instead of starting over.
+
+``train(snapshot=path)`` writes the run's whole state to ``path`` at the end of an epoch, at
+most every ``snapshot_every`` seconds, and once more when training ends (before the
+evaluation); a new snapshot replaces the old one whole (written aside, then renamed). Called
+again with the same arguments and path, ``train`` goes on from the snapshot, and its result
+equals the uninterrupted run's bit for bit on the same device and dtype. The snapshot is
+removed when the run returns (or diverges with ``on_divergence="stop"``).
+
+A snapshot holds: the synaptic and state variables of every member (those that stopped
+and the copies kept at their best validation epoch included), the optimizer's state, each
+epoch clock's place in its epoch, the stopping rule's state, the curves so far and what the
+monitors accumulated. The data are not in it: every member's data are drawn again from its
+seed, as at the start.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...errors import ParameterError
+from ...provenance import source
+
+FORMAT = 1
+
+
+def fingerprint(model, grammar, P, trainer, n_val, n_test, settings, on_divergence,
+                monitors, stream) -> str:
+    """What decides a run's training, as JSON: a snapshot goes on only the run it was made of."""
+    return json.dumps({
+        "model": model.to_dict(), "grammar": grammar.params,
+        "P": np.asarray(P).tolist(), "seeds": trainer.seeds, "lr": trainer.lr.tolist(),
+        "n_val": n_val, "n_test": n_test, "epochs": settings.epochs,
+        "dtype": str(trainer.dtype), "device": str(trainer.device),
+        "on_divergence": on_divergence,
+        "monitors": [[type(m).__name__, getattr(m, "settings", {})] for m in monitors],
+        "stream": stream.digest() if stream is not None else None,
+    }, sort_keys=True, default=str)
+
+
+def check_resumable(monitors) -> None:
+    """Every monitor must say what it accumulates (``resumable``), or nothing can go on."""
+    for monitor in monitors:
+        if not hasattr(monitor, "resumable"):
+            raise ParameterError("snapshot", f"the monitor {type(monitor).__name__} cannot go on "
+                                 "from a snapshot: give it a `resumable` tuple naming the "
+                                 "attributes it accumulates while training, or train without "
+                                 "a snapshot")
+
+
+class Snapshots:
+    """The snapshot file of one run: when one is due, writing, reading, removing."""
+
+    def __init__(self, path, every_s: float, fingerprint: str):
+        if every_s is None or not np.isfinite(every_s) or every_s < 0:
+            raise ParameterError("snapshot_every", f"must be seconds >= 0; got {every_s!r}")
+        self.path = Path(path)
+        self.every_s = float(every_s)
+        self.fingerprint = fingerprint
+        self.last = time.perf_counter()
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.last >= self.every_s
+
+    def load(self, device) -> dict | None:
+        """The snapshot's state, or None when there is none; a snapshot of another run is
+        refused."""
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location=device, weights_only=False)
+        except Exception as err:  # a file cut short or not a snapshot: say which and why
+            raise ParameterError("snapshot", f"{self.path} is not a readable snapshot ({err}); "
+                                 "remove it to start the run afresh") from None
+        if state.get("format") != FORMAT or state.get("fingerprint") != self.fingerprint:
+            raise ParameterError("snapshot", f"{self.path} was written by a run with other "
+                                 f"settings{_differences(state.get('fingerprint'), self.fingerprint)}; "
+                                 "give another path, or remove it to start afresh")
+        if state["source"] != source():
+            warnings.warn(f"going on from a snapshot written by {state['source']}; this is "
+                          f"{source()}", stacklevel=3)
+        return state
+
+    def write(self, state: dict) -> None:
+        state.update(format=FORMAT, fingerprint=self.fingerprint, source=source(),
+                     written=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        aside = self.path.with_name(self.path.name + ".tmp")
+        torch.save(state, aside)
+        os.replace(aside, self.path)  # a run killed while writing leaves the last snapshot
+        self.last = time.perf_counter()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _differences(old: str | None, new: str) -> str:
+    try:
+        old, new = json.loads(old), json.loads(new)
+    except (TypeError, ValueError):
+        return ""
+    keys = sorted(k for k in new if old.get(k) != new[k])
+    return f" (differs in: {', '.join(keys)})" if keys else ""
+
+
+# --- what is saved of each part of a run ----------------------------------------------------
+_TRAINER_OPTIONAL = ("_second", "_steps", "_dropped", "_kept")
+
+
+def trainer_state(trainer) -> dict:
+    state = {"S": trainer.S, "ST": trainer.ST, "buffers": trainer.buffers, "live": trainer.live,
+             "active": trainer.active, "schedule": trainer.schedule}
+    state.update({k: getattr(trainer, k) for k in _TRAINER_OPTIONAL if hasattr(trainer, k)})
+    return state
+
+
+def load_trainer_state(trainer, state: dict) -> None:
+    set_attributes(trainer, state)
+    trainer._set_rates()  # the live members' rates
+
+
+def clock_state(clock) -> dict:
+    state = {k: getattr(clock, k) for k in ("epoch", "learned", "chosen")}
+    if clock.ticking:
+        state.update(steps_left=clock.steps_left, losses=clock.losses, hits=clock.hits)
+    return state
+
+
+def stopping_state(stopping) -> dict:
+    return {k: v for k, v in vars(stopping).items() if k != "training"}
+
+
+def load_clock_state(clock, state: dict, data, batch_size: int) -> None:
+    """The clock where it was: in its epoch, the batches it had taken skipped."""
+    clock.epoch, clock.learned, clock.chosen = state["epoch"], state["learned"], state["chosen"]
+    if "steps_left" not in state:
+        clock.stop()
+        return
+    steps = -(-clock.per_epoch // batch_size)
+    clock.steps_left, clock.losses, clock.hits = state["steps_left"], state["losses"], state["hits"]
+    clock.batches = data.batches(clock.epoch, batch_size, clock.chosen,
+                                 skip=steps - clock.steps_left)
+
+
+def monitor_state(monitor) -> dict:
+    return {k: getattr(monitor, k) for k in monitor.resumable if hasattr(monitor, k)}
+
+
+def set_attributes(obj, state: dict) -> None:
+    """Put back a trainer's, a monitor's or the stopping rule's saved attributes."""
+    for key, value in state.items():
+        setattr(obj, key, value)
