@@ -135,6 +135,18 @@ def snapshot_path(cells_dir: Path, pack: Pack) -> Path:
     return Path(cells_dir) / f".snapshot-{pack.digest}.pt"
 
 
+def say_snapshots(cells_dir: Path, packs, echo) -> None:
+    """How many ensembles go on from a snapshot, and the snapshots no ensemble will use."""
+    mine = {snapshot_path(cells_dir, p) for p in packs}
+    going_on = sum(path.exists() for path in mine)
+    if going_on:
+        echo(f"{going_on} of {len(packs)} ensembles go on from their snapshots")
+    others = [p for p in Path(cells_dir).glob(".snapshot-*.pt") if p not in mine]
+    if others:
+        echo(f"{len(others)} snapshots in {cells_dir} belong to no ensemble of this run (other "
+             "cells, or cells packed otherwise): kept, not used")
+
+
 def _write_cell(cell: Cell, ds: xr.Dataset, cells_dir: Path) -> str:
     run = cell.run
     summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
@@ -411,6 +423,7 @@ def run_sweep(experiment: Experiment, out_dir: str | Path, *, scheduler: str | N
                      f"only in seeds, learning rate and P; {most} members each"
                      + (f" and {memory / 2**30:.1f} GiB per worker" if memory else "")
                      + f"; the largest has {largest})")
+            say_snapshots(cells_dir, packs, echo)
             # a bar on a terminal; in a log file, one plain line per task instead of \r lines
             on_terminal = sys.stderr.isatty()
             if not quiet:  # the packs' reports while they train, above the bar

@@ -192,16 +192,21 @@ def test_a_sweep_stopped_in_a_cell_goes_on_from_its_snapshot(tmp_path, monkeypat
                 if self.epochs == 3:
                     raise Stopped
 
-        cells = tmp_path / "stopped"
+        cells = tmp_path / "cells"
         with monkeypatch.context() as patch:
             patch.setattr(sweep, "Reporter", Killed)
             with pytest.raises(Stopped):
                 sweep.run_cell(cell, str(cells))
         snapshot = sweep.snapshot_path(cells, Pack((cell,)))
         assert snapshot.exists() and not list(cells.glob("cell-*.nc"))
-        again = xr.load_dataset(sweep.run_cell(cell, str(cells)))
     finally:
         torch.set_num_threads(threads)
+    (cells / ".snapshot-0123456789ab.pt").write_bytes(b"of another pack")
+    messages = []  # the sweep run again, on dask
+    sweep.run_sweep(exp, tmp_path, n_workers=1, quiet=True, echo=messages.append)
+    assert "1 of 1 ensembles go on from their snapshots" in messages
+    assert any(m.startswith("1 snapshots in") and "kept, not used" in m for m in messages)
+    again = xr.load_dataset(sweep.finished(cells, cell))
     assert not snapshot.exists()
     assert again.attrs["resumed"].startswith("at training step ")
     xr.testing.assert_identical(without_run_attrs(whole), without_run_attrs(again))
