@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,13 +119,23 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
     run = cell.run
     monitors = make_monitors(alignment_every=run["alignment_every"])
     lr = pack.lr if len(pack.cells) > 1 else None
-    rec = train(cell.model, cell.grammar, pack.P, pack.seeds, n_test=run["n_test"],
-                n_val=run["n_val"], evaluator=run["evaluator"], dtype=run["dtype"],
-                device=run["device"], monitors=monitors, quiet=True, on_divergence="mask",
-                sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
-                representation_samples=run["representation_samples"], lr=lr,
-                on_epoch=Reporter(pack_label(pack), topic(cells_dir)),
-                snapshot=snapshot_path(cells_dir, pack), snapshot_every=SNAPSHOT_EVERY_S)
+    snapshot = snapshot_path(cells_dir, pack)
+    options = dict(n_test=run["n_test"], n_val=run["n_val"], evaluator=run["evaluator"],
+                   dtype=run["dtype"], device=run["device"], quiet=True, on_divergence="mask",
+                   sensitivity_samples=run["sensitivity_samples"], probes=run["probes"],
+                   representation_samples=run["representation_samples"], lr=lr,
+                   on_epoch=Reporter(pack_label(pack), topic(cells_dir)),
+                   snapshot=snapshot, snapshot_every=SNAPSHOT_EVERY_S)
+    try:
+        rec = train(cell.model, cell.grammar, pack.P, pack.seeds, monitors=monitors, **options)
+    except ParameterError as err:  # a snapshot cut short, or of other settings: start afresh
+        if err.parameter != "snapshot" or not snapshot.exists():
+            raise
+        warnings.warn(f"{err.args[0].split(';')[0]}; removed, the pack starts afresh",
+                      stacklevel=2)
+        snapshot.unlink()
+        monitors = make_monitors(alignment_every=run["alignment_every"])
+        rec = train(cell.model, cell.grammar, pack.P, pack.seeds, monitors=monitors, **options)
     ds = rec.to_dataset()
     parts = split(ds, pack) if len(pack.cells) > 1 else [ds]
     return [_write_cell(cell, part, cells_dir) for cell, part in zip(pack.cells, parts)]

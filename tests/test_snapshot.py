@@ -210,3 +210,43 @@ def test_a_sweep_stopped_in_a_cell_goes_on_from_its_snapshot(tmp_path, monkeypat
     assert not snapshot.exists()
     assert again.attrs["resumed"].startswith("at training step ")
     xr.testing.assert_identical(without_run_attrs(whole), without_run_attrs(again))
+
+
+def test_a_snapshot_with_other_monitor_settings_is_refused(tmp_path):
+    model = Model.for_rule("dfa", width=8, epochs=6)
+    path = tmp_path / "run.snapshot"
+    on_epoch, _ = stop_after(2)
+    with pytest.raises(Stopped):
+        train(model, G, 64, [0], quiet=True, n_val=32, n_test=32, probes=False,
+              monitors=[StateMonitor("r", every=5)], snapshot=path, snapshot_every=0,
+              on_epoch=on_epoch)
+    with pytest.raises(ParameterError, match=r"differs in: monitors"):
+        train(model, G, 64, [0], quiet=True, n_val=32, n_test=32, probes=False,
+              monitors=[StateMonitor("r", every=7)], snapshot=path)
+
+
+def test_a_sweep_starts_a_pack_afresh_over_a_snapshot_it_cannot_use(tmp_path):
+    import torch
+
+    from plasticity_sim import sweep
+    from plasticity_sim.experiment import build_experiment
+    from plasticity_sim.packing import Pack
+
+    exp = build_experiment({"title": "snapshots", "grammar": {"v": 4, "n_classes": 4, "m": 4,
+                                                             "s": 2, "L": 3},
+                            "grid": {"rule": ["dfa"], "P": [64], "width": [8]},
+                            "run": {"seeds": [0], "n_test": 50, "epochs": 2}})
+    cell = exp.cells[0]
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    snapshot = sweep.snapshot_path(cells, Pack((cell,)))
+    snapshot.write_bytes(b"cut short by a crash")
+    threads = torch.get_num_threads()
+    try:
+        whole = xr.load_dataset(sweep.run_cell(cell, str(tmp_path / "whole")))
+        with pytest.warns(UserWarning, match="not a readable snapshot.*starts afresh"):
+            again = xr.load_dataset(sweep.run_cell(cell, str(cells)))
+    finally:
+        torch.set_num_threads(threads)
+    assert not snapshot.exists() and "resumed" not in again.attrs
+    xr.testing.assert_identical(without_run_attrs(whole), without_run_attrs(again))

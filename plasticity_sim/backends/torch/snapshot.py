@@ -2,8 +2,9 @@
 machine taken back, a killed job) goes on from where it was instead of starting over.
 
 ``train(snapshot=path)`` writes the run's whole state to ``path`` at the end of an epoch, at
-most every ``snapshot_every`` seconds, and once more when training ends (before the
-evaluation); a new snapshot replaces the old one whole (written aside, then renamed). Called
+most every ``snapshot_every`` seconds, and, in a run that has trained longer than that, once
+more when training ends (before the evaluation); a new snapshot replaces the old one whole
+(written aside and synced to disk, then renamed). Called
 again with the same arguments and path, ``train`` goes on from the snapshot, and its result
 equals the uninterrupted run's bit for bit on the same device and dtype. The snapshot is
 removed when the run returns (or diverges with ``on_divergence="stop"``).
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import numbers
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,9 +45,18 @@ def fingerprint(model, grammar, P, trainer, n_val, n_test, settings, on_divergen
         "n_val": n_val, "n_test": n_test, "epochs": settings.epochs,
         "dtype": str(trainer.dtype), "device": str(trainer.device),
         "on_divergence": on_divergence,
-        "monitors": [[type(m).__name__, getattr(m, "settings", {})] for m in monitors],
+        "monitors": [[type(m).__name__, _monitor_settings(m)] for m in monitors],
         "stream": stream.digest() if stream is not None else None,
     }, sort_keys=True, default=str)
+
+
+def _monitor_settings(monitor) -> dict:
+    """A monitor's settings, or (one without ``settings``) its public attributes but what it
+    accumulates."""
+    if hasattr(monitor, "settings"):
+        return monitor.settings
+    return {k: v for k, v in vars(monitor).items()
+            if not k.startswith("_") and k not in monitor.resumable}
 
 
 def check_resumable(monitors) -> None:
@@ -57,16 +69,21 @@ def check_resumable(monitors) -> None:
                                  "a snapshot")
 
 
+def check_interval(every_s) -> float:
+    if not isinstance(every_s, numbers.Real) or not np.isfinite(every_s) or every_s < 0:
+        raise ParameterError("snapshot_every", f"must be seconds >= 0; got {every_s!r}")
+    return float(every_s)
+
+
 class Snapshots:
     """The snapshot file of one run: when one is due, writing, reading, removing."""
 
     def __init__(self, path, every_s: float, fingerprint: str):
-        if every_s is None or not np.isfinite(every_s) or every_s < 0:
-            raise ParameterError("snapshot_every", f"must be seconds >= 0; got {every_s!r}")
         self.path = Path(path)
-        self.every_s = float(every_s)
+        self.every_s = check_interval(every_s)
         self.fingerprint = fingerprint
         self.last = time.perf_counter()
+        self.step = None  # the training step of the last snapshot written
 
     def due(self) -> bool:
         return time.perf_counter() - self.last >= self.every_s
@@ -94,10 +111,21 @@ class Snapshots:
         state.update(format=FORMAT, fingerprint=self.fingerprint, source=source(),
                      written=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        aside = self.path.with_name(self.path.name + ".tmp")
-        torch.save(state, aside)
-        os.replace(aside, self.path)  # a run killed while writing leaves the last snapshot
+        # written aside under a name of its own, on disk before the rename: a run killed (or
+        # a machine lost) while writing leaves the last snapshot whole
+        handle, aside = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp",
+                                         dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(state, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(aside, self.path)
+        except BaseException:
+            Path(aside).unlink(missing_ok=True)
+            raise
         self.last = time.perf_counter()
+        self.step = state["counters"][0]
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -30,9 +30,9 @@ from .clocks import EpochProgress, clocks_for, joined
 from .data import Batch, TrainingData
 from .evaluate import EVALUATORS, evaluate_run, on_pools
 from .init import init_synapses
-from .snapshot import (Snapshots, check_resumable, clock_state, fingerprint, load_clock_state,
-                       load_trainer_state, monitor_state, set_attributes, stopping_state,
-                       trainer_state)
+from .snapshot import (Snapshots, check_interval, check_resumable, clock_state, fingerprint,
+                       load_clock_state, load_trainer_state, monitor_state, set_attributes,
+                       stopping_state, trainer_state)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_TEST = 20_000
@@ -346,7 +346,8 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
     report of a long pack).
 
     ``snapshot``, a file path, makes a long run survive being stopped: its state is written
-    there after an epoch, at most every ``snapshot_every`` seconds, and when training ends;
+    there after an epoch, at most every ``snapshot_every`` seconds (and when a long run's
+    training ends);
     called again with the same arguments, ``train`` goes on from it, with the same result
     bit for bit, and removes it when done (:mod:`~plasticity_sim.backends.torch.snapshot`).
     """
@@ -364,6 +365,7 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         raise ParameterError("seeds", "give the members' seeds, e.g. seeds=[0, 1, 2]")
     if snapshot is not None:
         check_resumable(monitors)
+        check_interval(snapshot_every)
     stream = grammar if isinstance(grammar, Stream) else None
     if stream is not None:
         if P is not None:
@@ -544,8 +546,9 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
             end_epoch(clock)
         if snaps is not None and ended and snaps.due():
             snaps.write(capture())
-    # training done: in a long run, a stop now loses the evaluation only
-    if snaps is not None and time.perf_counter() - started >= snaps.every_s:
+    # training done: in a run that trained for long, a stop now loses the evaluation only
+    if snaps is not None and snaps.step != step_index and \
+            time.perf_counter() - started >= snaps.every_s:
         snaps.write(capture())
     progress.close()
     trainer.restore()
