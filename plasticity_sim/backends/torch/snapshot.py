@@ -120,6 +120,7 @@ class Snapshots:
                 torch.save(state, file)
                 file.flush()
                 os.fsync(file.fileno())
+            os.chmod(aside, 0o644)  # mkstemp's 0600 would keep a shared folder's sweeps out
             os.replace(aside, self.path)
         except BaseException:
             Path(aside).unlink(missing_ok=True)
