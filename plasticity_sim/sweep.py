@@ -133,8 +133,7 @@ def _compute(pack: Pack, cells_dir: Path) -> list[str]:
             raise
         warnings.warn(f"{err.args[0].split(';')[0]}; removed, the pack starts afresh",
                       stacklevel=2)
-        snapshot.unlink()
-        monitors = make_monitors(alignment_every=run["alignment_every"])
+        snapshot.unlink()  # the monitors start afresh with the run (their start)
         rec = train(cell.model, cell.grammar, pack.P, pack.seeds, monitors=monitors, **options)
     ds = rec.to_dataset()
     parts = split(ds, pack) if len(pack.cells) > 1 else [ds]

@@ -56,9 +56,29 @@ class EpochClock:
         but frozen in it included: they take their batches, and nothing of them changes)."""
         self.epoch = epoch
         self.chosen = self.members[np.isin(self.members, live)]
-        self.steps_left = -(-self.per_epoch // batch_size)
+        self.steps_left = self._steps(batch_size)
         self.batches = data.batches(epoch, batch_size, self.chosen)
         self.losses, self.hits = [], []
+
+    def _steps(self, batch_size: int) -> int:
+        return -(-self.per_epoch // batch_size)
+
+    def state(self) -> dict:
+        """Where the clock stands (a run's snapshot): its epoch and, in it, what it took."""
+        state = {"epoch": self.epoch, "learned": self.learned, "chosen": self.chosen}
+        if self.ticking:
+            state.update(steps_left=self.steps_left, losses=self.losses, hits=self.hits)
+        return state
+
+    def resume(self, state: dict, data, batch_size: int):
+        """The clock where :meth:`state` left it: in its epoch, the batches taken skipped."""
+        self.epoch, self.learned, self.chosen = state["epoch"], state["learned"], state["chosen"]
+        if "steps_left" not in state:
+            self.stop()
+            return
+        self.steps_left, self.losses, self.hits = state["steps_left"], state["losses"], state["hits"]
+        self.batches = data.batches(self.epoch, batch_size, self.chosen,
+                                    skip=self._steps(batch_size) - self.steps_left)
 
     def stop(self):
         self.batches = None

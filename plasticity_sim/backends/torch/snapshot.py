@@ -141,43 +141,9 @@ def _differences(old: str | None, new: str) -> str:
     return f" (differs in: {', '.join(keys)})" if keys else ""
 
 
-# --- what is saved of each part of a run ----------------------------------------------------
-_TRAINER_OPTIONAL = ("_second", "_steps", "_dropped", "_kept")
-
-
-def trainer_state(trainer) -> dict:
-    state = {"S": trainer.S, "ST": trainer.ST, "buffers": trainer.buffers, "live": trainer.live,
-             "active": trainer.active, "schedule": trainer.schedule}
-    state.update({k: getattr(trainer, k) for k in _TRAINER_OPTIONAL if hasattr(trainer, k)})
-    return state
-
-
-def load_trainer_state(trainer, state: dict) -> None:
-    set_attributes(trainer, state)
-    trainer._set_rates()  # the live members' rates
-
-
-def clock_state(clock) -> dict:
-    state = {k: getattr(clock, k) for k in ("epoch", "learned", "chosen")}
-    if clock.ticking:
-        state.update(steps_left=clock.steps_left, losses=clock.losses, hits=clock.hits)
-    return state
-
-
+# --- what is saved of the parts without a state of their own -------------------------------
 def stopping_state(stopping) -> dict:
     return {k: v for k, v in vars(stopping).items() if k != "training"}
-
-
-def load_clock_state(clock, state: dict, data, batch_size: int) -> None:
-    """The clock where it was: in its epoch, the batches it had taken skipped."""
-    clock.epoch, clock.learned, clock.chosen = state["epoch"], state["learned"], state["chosen"]
-    if "steps_left" not in state:
-        clock.stop()
-        return
-    steps = -(-clock.per_epoch // batch_size)
-    clock.steps_left, clock.losses, clock.hits = state["steps_left"], state["losses"], state["hits"]
-    clock.batches = data.batches(clock.epoch, batch_size, clock.chosen,
-                                 skip=steps - clock.steps_left)
 
 
 def monitor_state(monitor) -> dict:
@@ -185,6 +151,6 @@ def monitor_state(monitor) -> dict:
 
 
 def set_attributes(obj, state: dict) -> None:
-    """Put back a trainer's, a monitor's or the stopping rule's saved attributes."""
+    """Put back a monitor's or the stopping rule's saved attributes."""
     for key, value in state.items():
         setattr(obj, key, value)

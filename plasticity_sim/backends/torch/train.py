@@ -30,9 +30,8 @@ from .clocks import EpochProgress, clocks_for, joined
 from .data import Batch, TrainingData
 from .evaluate import EVALUATORS, evaluate_run, on_pools
 from .init import init_synapses
-from .snapshot import (Snapshots, check_interval, check_resumable, clock_state, fingerprint,
-                       load_clock_state, load_trainer_state, monitor_state, set_attributes,
-                       stopping_state, trainer_state)
+from .snapshot import (Snapshots, check_interval, check_resumable, fingerprint, monitor_state,
+                       set_attributes, stopping_state)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_TEST = 20_000
@@ -237,6 +236,20 @@ class Trainer:
         pick = torch.as_tensor(chosen, device=self.device)
         for name, t in {**self.S, **self.ST}.items():
             self._kept[name][rows] = t[pick]
+
+    def state(self) -> dict:
+        """Every member's variables and the optimizer's state (a run's snapshot)."""
+        state = {"S": self.S, "ST": self.ST, "buffers": self.buffers, "live": self.live,
+                 "active": self.active, "schedule": self.schedule}
+        state.update({k: getattr(self, k) for k in ("_second", "_steps", "_dropped", "_kept")
+                      if hasattr(self, k)})
+        return state
+
+    def resume(self, state: dict):
+        """The members as :meth:`state` left them."""
+        for key, value in state.items():
+            setattr(self, key, value)
+        self._set_rates()  # the live members' rates
 
     def recall(self, members: np.ndarray):
         """Put back what :meth:`remember` kept for the chosen members (every member live)."""
@@ -496,7 +509,7 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
 
     def capture() -> dict:
         """Everything the loop needs to go on (:mod:`.snapshot`)."""
-        return {"trainer": trainer_state(trainer), "clocks": [clock_state(c) for c in clocks],
+        return {"trainer": trainer.state(), "clocks": [clock.state() for clock in clocks],
                 "stopping": stopping_state(stopping), "curves": curves,
                 "diverged_at": diverged_at, "monitors": [monitor_state(m) for m in monitors],
                 "counters": (step_index, n_epochs, shown_total, time.perf_counter() - started),
@@ -508,9 +521,9 @@ def train(model: Model, grammar: Grammar | Stream, P: int | Sequence[int] | None
         for clock in clocks:
             begin(clock, 0)
     else:
-        load_trainer_state(trainer, saved["trainer"])
+        trainer.resume(saved["trainer"])
         for clock, state in zip(clocks, saved["clocks"]):
-            load_clock_state(clock, state, data, batch_size)
+            clock.resume(state, data, batch_size)
         set_attributes(stopping, saved["stopping"])
         for monitor, state in zip(monitors, saved["monitors"]):
             set_attributes(monitor, state)
