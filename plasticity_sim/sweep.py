@@ -157,6 +157,12 @@ def say_snapshots(cells_dir: Path, packs, echo) -> None:
              "cells, or cells packed otherwise): kept, not used")
 
 
+_CELL_PROVENANCE = (
+    ("cell_source", "source", "the package version and commit that ran the cell"),
+    ("resumed", "resumed", "where the cell's training went on from a snapshot (empty: never)"),
+)
+
+
 def _write_cell(cell: Cell, ds: xr.Dataset, cells_dir: Path) -> str:
     run = cell.run
     summarize_alignment(ds, keep_checkpoints=run.get("keep_checkpoints", True))
@@ -167,6 +173,9 @@ def _write_cell(cell: Cell, ds: xr.Dataset, cells_dir: Path) -> str:
         (), cell.grammar.sample_complexity_scale, {"long_name": "n_classes * m^L", "units": "1"})
     ds["model_settings"] = xr.Variable((), json.dumps(model_settings(cell.model), sort_keys=True),
                                        {"long_name": "the cell's model settings (JSON)"})
+    # the run's own attributes do not survive combining: what a reader needs, as variables
+    for name, attr, long_name in _CELL_PROVENANCE:
+        ds[name] = xr.Variable((), str(ds.attrs.get(attr, "")), {"long_name": long_name})
     ds.attrs.update(cell_key=cell.key, cell_axes=json.dumps(cell.axes), cell_complete=1)
     path = cells_dir / f"{cell.key}.nc"
     write_dataset(ds, path)

@@ -38,7 +38,7 @@ def without_run_attrs(ds: xr.Dataset) -> xr.Dataset:
     ds = ds.copy()
     for key in ("wall_time_s", "resumed", "history"):
         ds.attrs.pop(key, None)
-    return ds
+    return ds.drop_vars("resumed", errors="ignore")
 
 
 def resumed_equals_uninterrupted(tmp_path, model, P, seeds, stops, monitors=lambda: (), **kw):
@@ -209,6 +209,10 @@ def test_a_sweep_stopped_in_a_cell_goes_on_from_its_snapshot(tmp_path, monkeypat
     again = xr.load_dataset(sweep.finished(cells, cell))
     assert not snapshot.exists()
     assert again.attrs["resumed"].startswith("at training step ")
+    assert whole.resumed.item() == "" and again.resumed.item() == again.attrs["resumed"]
+    combined = sweep.combine(exp, cells)  # the combined dataset still says so
+    assert combined.resumed.sel(rule="dfa", P=64, width=8).item() == again.attrs["resumed"]
+    assert combined.cell_source.sel(rule="dfa", P=64, width=8).item() == again.attrs["source"]
     xr.testing.assert_identical(without_run_attrs(whole), without_run_attrs(again))
 
 
