@@ -7,6 +7,9 @@
    (what these shapes allow).
 4. The same steps, one network and an ensemble of 16, as a fraction of torch.matmul at
    2048 x 2048 x 2048 (the machine's roofline).
+5. The machine as a sweep fills it: one worker process per core, one thread each, each
+   stepping its own packed ensemble of 16, their FLOP/s summed, as a fraction of the same
+   roofline (torch.matmul 2048^3 on all the threads of this process).
 
     python benchmarks/bench_torch_engine.py [--width 128] [--device cpu] [--seconds 1.0]
 """
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 
 import torch
@@ -115,6 +119,32 @@ def roofline(device, seconds, n: int = 2048) -> float:
     return rate(lambda: torch.matmul(a, b), seconds, device) * 2 * n ** 3
 
 
+def _worker_steps(width, batch, seconds, start, result):
+    """One sweep worker: one thread, a packed ensemble of 16 dfa networks; steps/s."""
+    torch.set_num_threads(1)
+    g = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
+    trainer = Trainer(Model.for_rule("dfa", width=width), g, list(range(16)))
+    x, t, _ = trainer.encode([sample(g, batch, seed=s) for s in range(16)])
+    for _ in range(5):
+        trainer.step(x, t)
+    start.wait()  # every worker steps at once, as in a sweep
+    result.put(rate(lambda: trainer.step(x, t), seconds, torch.device("cpu")))
+
+
+def bench_workers(width, batch, seconds, workers):
+    """Summed steps/s of ``workers`` processes, each stepping an ensemble of 16."""
+    context = multiprocessing.get_context("spawn")
+    start, result = context.Barrier(workers), context.Queue()
+    procs = [context.Process(target=_worker_steps, args=(width, batch, seconds, start, result))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    total = sum(result.get() for _ in procs)
+    for p in procs:
+        p.join()
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=128)
@@ -148,6 +178,13 @@ def main():
     steps, _ = bench_ensemble(g, args.width, 32, device, args.seconds)
     print(f"   ensemble of 16, batch   32: {steps * 16 * flops / 1e9:7.2f} GFLOP/s  "
           f"fraction {steps * 16 * flops / peak:5.3f}")
+    if args.device == "cpu":
+        workers = torch.get_num_threads()
+        print(f"\n5. {workers} sweep workers (one thread each), each an ensemble of 16, batch 32, "
+              "against the same roofline")
+        steps = bench_workers(args.width, 32, args.seconds, workers)
+        print(f"   together: {steps * 16 * flops / 1e9:7.2f} GFLOP/s  "
+              f"fraction {steps * 16 * flops / peak:5.3f}")
 
 
 if __name__ == "__main__":
