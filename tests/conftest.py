@@ -27,6 +27,18 @@ def small_grammars(draw, max_inputs: int = 20_000):
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread, as every sweep worker runs. Only there are runs of different ensemble
+    sizes equal bit for bit: with several threads, a matrix product with a small output and a
+    long inner dimension may be split across the threads for one member but not for a pack,
+    which changes the order of its sums (seen with CLAPP's views on an AVX-512 Xeon)."""
+    from plasticity_sim.sweep import one_thread as single
+
+    with single():
+        yield
+
+
+@pytest.fixture
 def g4():
     """v = n_classes = m = 4, s = 2, L = 3: the issues' reference setting."""
     return Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)

@@ -124,7 +124,7 @@ def identical(a: xr.Dataset, b: xr.Dataset) -> list[str]:
 
 @pytest.mark.parametrize("rule, pairs, P", [("dfa", None, 96), ("clapp", "fixations", 96),
                                             ("vicreg_local", "views", [64, 128, 64])])
-def test_members_that_stop_leave_the_computation_and_change_nothing(rule, pairs, P):
+def test_members_that_stop_leave_the_computation_and_change_nothing(rule, pairs, P, one_thread):
     model = Model.for_rule(rule, width=16, epochs=30, patience=3,
                            **({"pairs": pairs} if pairs else {})).at(G)
     rates = [0.3 * model.training.lr, model.training.lr, 10 * model.training.lr]
@@ -162,7 +162,7 @@ def test_a_packed_sweep_writes_the_same_cells_as_separate_runs(tmp_path, P):
 
 @pytest.mark.parametrize("rule, pairs", [("dfa", None), ("clapp", "fixations"),
                                          ("clapp", "views")])
-def test_members_of_different_P_each_equal_their_run_alone(rule, pairs):
+def test_members_of_different_P_each_equal_their_run_alone(rule, pairs, one_thread):
     model = Model.for_rule(rule, width=16, epochs=30, patience=3, batch_size=16,
                            **({"pairs": pairs} if pairs else {})).at(G)
     options = dict(n_test=100, n_val=100, quiet=True, on_divergence="mask",
