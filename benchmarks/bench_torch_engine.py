@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import time
 
 import torch
@@ -120,15 +121,24 @@ def roofline(device, seconds, n: int = 2048) -> float:
 
 
 def _worker_steps(width, batch, seconds, start, result):
-    """One sweep worker: one thread, a packed ensemble of 16 dfa networks; steps/s."""
-    torch.set_num_threads(1)
-    g = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
-    trainer = Trainer(Model.for_rule("dfa", width=width), g, list(range(16)))
-    x, t, _ = trainer.encode([sample(g, batch, seed=s) for s in range(16)])
-    for _ in range(5):
-        trainer.step(x, t)
-    start.wait()  # every worker steps at once, as in a sweep
-    result.put(rate(lambda: trainer.step(x, t), seconds, torch.device("cpu")))
+    """One sweep worker: one thread, a packed ensemble of 16 dfa networks; its steps/s in one
+    window that every worker times at once (or the error that stopped it)."""
+    try:
+        torch.set_num_threads(1)
+        g = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
+        trainer = Trainer(Model.for_rule("dfa", width=width), g, list(range(16)))
+        x, t, _ = trainer.encode([sample(g, batch, seed=s) for s in range(16)])
+        for _ in range(5):
+            trainer.step(x, t)
+        start.wait(timeout=600)  # every worker steps at once, as in a sweep
+        n, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            trainer.step(x, t)
+            n += 1
+        result.put(n / (time.perf_counter() - began))
+    except BaseException as error:  # the others must not wait for this one at the barrier
+        start.abort()
+        result.put(f"{type(error).__name__}: {error}")
 
 
 def bench_workers(width, batch, seconds, workers):
@@ -139,10 +149,13 @@ def bench_workers(width, batch, seconds, workers):
              for _ in range(workers)]
     for p in procs:
         p.start()
-    total = sum(result.get() for _ in procs)
+    rates = [result.get(timeout=600 + 10 * seconds) for _ in procs]
     for p in procs:
         p.join()
-    return total
+    failed = [r for r in rates if isinstance(r, str)]
+    if failed:
+        raise RuntimeError(f"a benchmark worker failed: {failed[0]}")
+    return sum(rates)
 
 
 def main():
@@ -179,7 +192,7 @@ def main():
     print(f"   ensemble of 16, batch   32: {steps * 16 * flops / 1e9:7.2f} GFLOP/s  "
           f"fraction {steps * 16 * flops / peak:5.3f}")
     if args.device == "cpu":
-        workers = torch.get_num_threads()
+        workers = os.cpu_count() or 1  # as many as a sweep starts by default
         print(f"\n5. {workers} sweep workers (one thread each), each an ensemble of 16, batch 32, "
               "against the same roofline")
         steps = bench_workers(args.width, 32, args.seconds, workers)

@@ -157,7 +157,7 @@ def test_a_packed_sweep_writes_the_same_cells_as_separate_runs(tmp_path, P):
         b = xr.load_dataset(tmp_path / "alone" / "cells" / f"{cell.key}.nc")
         assert a.attrs["packed_with"] == 2 * len(P) and "packed_with" not in b.attrs
         assert a.attrs["config"] == b.attrs["config"] and a.attrs["seeds"] == b.attrs["seeds"]
-        assert identical(a, b) == []
+        assert identical(a.drop_vars("cell_source"), b.drop_vars("cell_source")) == []
 
 
 @pytest.mark.parametrize("rule, pairs", [("dfa", None), ("clapp", "fixations"),

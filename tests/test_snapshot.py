@@ -36,9 +36,9 @@ def stop_after(n: int):
 
 def without_run_attrs(ds: xr.Dataset) -> xr.Dataset:
     ds = ds.copy()
-    for key in ("wall_time_s", "resumed", "history"):
-        ds.attrs.pop(key, None)
-    return ds.drop_vars("resumed", errors="ignore")
+    for key in ("wall_time_s", "resumed", "history", "source"):  # source: a worker may
+        ds.attrs.pop(key, None)                                  # see the tree edited
+    return ds.drop_vars(["resumed", "cell_source"], errors="ignore")
 
 
 def resumed_equals_uninterrupted(tmp_path, model, P, seeds, stops, monitors=lambda: (), **kw):

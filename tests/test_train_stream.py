@@ -42,7 +42,7 @@ def test_a_stream_built_as_train_builds_it_gives_the_same_run(pairs):
     same_run(own, given)
 
 
-def test_every_member_is_shown_the_stream_and_the_seeds_draw_the_rest():
+def test_every_member_is_shown_the_stream_and_the_seeds_draw_the_rest(one_thread):
     stream = epoch_stream(G, 64, epochs=3, sample_seed=0, stream_seed=0)
     rec = train(small("bp"), stream, seeds=[0, 1], **RUN)
     assert int(rec.attrs["epoch_cap"]) == 3  # the stream's epochs are all there is

@@ -17,7 +17,7 @@ def small(rule, **changes):
     return Model.for_rule(rule, **{"width": 16, "epochs": 3, "batch_size": 8, **changes})
 
 
-def test_an_ensemble_equals_separate_runs():
+def test_an_ensemble_equals_separate_runs(one_thread):
     model = small("dfa", epochs=4)
     together = train(model, G, 64, [3, 4, 5], n_test=300, dtype="float64", quiet=True,
                      lr=[0.01, 0.02, 0.03]).to_dataset()
