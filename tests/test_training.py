@@ -6,7 +6,6 @@ from plasticity_sim import DivergenceError, ParameterError
 from plasticity_sim.analysis import AlignmentMonitor
 from plasticity_sim.backends.torch.train import Trainer, train
 from plasticity_sim.model import Model
-from plasticity_sim.network import NeuronModel
 from plasticity_sim.rhm import Grammar, sample
 from plasticity_sim.rules import FEEDBACK_RULES
 
