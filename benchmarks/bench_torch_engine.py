@@ -28,16 +28,16 @@ from plasticity_sim.model import Model
 from plasticity_sim.rhm import Grammar, sample
 
 
-def rate(fn, seconds: float, device) -> float:
-    """Calls per second of ``fn`` (best of 3 timed windows, after a warm-up)."""
+def rate(fn, seconds: float, device, windows: int = 3) -> float:
+    """Calls per second of ``fn`` (best of ``windows`` timed windows, after a warm-up)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(3):
         fn()
     sync()
     best = 0.0
-    for _ in range(3):
+    for _ in range(windows):
         n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
+        while time.perf_counter() - start < seconds / windows:
             fn()
             n += 1
         sync()
@@ -81,10 +81,16 @@ def bench_bp_vs_autograd(g, width, batch, device, seconds):
     return ours * batch, base * batch
 
 
+def dfa_ensemble(g, width, batch, device, E=16):
+    """A dfa ensemble of E members (seeds 0 ... E-1) and one batch for each member."""
+    trainer = Trainer(Model.for_rule("dfa", width=width), g, list(range(E)), device=device)
+    x, t, _ = trainer.encode([sample(g, batch, seed=s) for s in range(E)])
+    return trainer, x, t
+
+
 def bench_ensemble(g, width, batch, device, seconds, E=16):
-    model = Model.for_rule("dfa", width=width)
-    together = Trainer(model, g, list(range(E)), device=device)
-    x, t, _ = together.encode([sample(g, batch, seed=s) for s in range(E)])
+    together, x, t = dfa_ensemble(g, width, batch, device, E)
+    model = together.model
     alone = [Trainer(model, g, [s], device=device) for s in range(E)]
     ours = rate(lambda: together.step(x, t), seconds, device)
     base = rate(lambda: [a.step(x[i:i + 1], t[i:i + 1]) for i, a in enumerate(alone)], seconds, device)
@@ -125,17 +131,11 @@ def _worker_steps(width, batch, seconds, start, result):
     window that every worker times at once (or the error that stopped it)."""
     try:
         torch.set_num_threads(1)
-        g = Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0)
-        trainer = Trainer(Model.for_rule("dfa", width=width), g, list(range(16)))
-        x, t, _ = trainer.encode([sample(g, batch, seed=s) for s in range(16)])
-        for _ in range(5):
-            trainer.step(x, t)
+        cpu = torch.device("cpu")
+        trainer, x, t = dfa_ensemble(Grammar(v=4, n_classes=4, m=4, s=2, L=3, seed=0), width,
+                                     batch, cpu)
         start.wait(timeout=600)  # every worker steps at once, as in a sweep
-        n, began = 0, time.perf_counter()
-        while time.perf_counter() - began < seconds:
-            trainer.step(x, t)
-            n += 1
-        result.put(n / (time.perf_counter() - began))
+        result.put(rate(lambda: trainer.step(x, t), seconds, cpu, windows=1))
     except BaseException as error:  # the others must not wait for this one at the barrier
         start.abort()
         result.put(f"{type(error).__name__}: {error}")
